@@ -122,3 +122,32 @@ class ParameterTable:
         rows = ["| parameter | range | units | meaning |", "|---|---|---|---|"]
         rows += [f"| {s.name} | {s.low:g} – {s.high:g} | {s.units} | {s.description} |" for s in self.specs]
         return "\n".join(rows)
+
+
+class ProcessModel(torch.nn.Module):
+    """Base class of every differentiable process-based model (PBM) in dplpaper.
+
+    A subclass sets ``parameter_table`` (class attribute), ``nmul`` (parallel parameter
+    components per site; 1 for most models) and ``forcing_names`` (channel order of the
+    forcing tensor), and implements :meth:`forward`.
+
+    ``forward(forcing, params, warmup=0)``:
+        forcing: ``[time, site, n_forcing]`` in the units of ``forcing_names``.
+        params: unit-cube parameters ``[site, n_params, nmul]`` (static) or
+            ``[time, site, n_params, nmul]`` (time-varying), values in [0, 1].
+        warmup: number of leading days used only to spin up the states.
+        returns: ``dict`` of output name -> ``[time - warmup, site]`` tensors, physical units
+            (e.g. ``"streamflow"`` in mm/day, ``"soil_moisture"`` in m3/m3).
+    The dPL model is then two lines: ``params = net(inputs); return pbm(forcing, params)``.
+    """
+
+    parameter_table: ParameterTable
+    forcing_names: tuple[str, ...] = ("precip", "temp", "pet")
+    nmul: int = 1
+
+    @property
+    def n_params(self) -> int:
+        return len(self.parameter_table)
+
+    def forward(self, forcing: torch.Tensor, params: torch.Tensor, warmup: int = 0) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
