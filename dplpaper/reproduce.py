@@ -1,0 +1,96 @@
+"""Reproduce the book: execute every notebook with papermill, then build the Jupyter Book.
+
+``python -m dplpaper.reproduce --mode quick`` (what ``make reproduce`` runs):
+
+1. executes each notebook of ``notebooks/`` listed in :data:`NOTEBOOKS` with papermill into
+   ``book/executed/`` (the source notebooks are never modified; ``--refresh-outputs`` copies the
+   executed quick-mode notebooks back over ``notebooks/`` so that nbval compares against them);
+2. builds the Jupyter Book (v1, offline) from ``book/`` with the root ``_config.yml`` into
+   ``book/_build/html``.
+
+Each notebook has a cell tagged ``parameters`` whose defaults are the quick mode; ``--mode full``
+passes ``mode="full"`` to every notebook, which then uses all sites, more epochs and seeds.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = ROOT / "notebooks"
+BOOK_DIR = ROOT / "book"
+EXECUTED_DIR = BOOK_DIR / "executed"
+RESULTS_DIR = ROOT / "results"
+
+
+def notebook_order() -> list[Path]:
+    """Notebooks in execution order: sorted by their numeric prefix (results page last)."""
+    return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def execute_notebooks(mode: str = "quick", only: list[str] | None = None,
+                      refresh_outputs: bool = False) -> list[Path]:
+    """Run the notebooks with papermill; return the executed copies' paths."""
+    import papermill as pm
+
+    EXECUTED_DIR.mkdir(parents=True, exist_ok=True)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    done = []
+    for nb in notebook_order():
+        if only and not any(key in nb.name for key in only):
+            continue
+        out = EXECUTED_DIR / nb.name
+        t0 = time.perf_counter()
+        print(f"[reproduce] {nb.name} (mode={mode}) ...", flush=True)
+        params = {} if mode == "quick" else {"mode": mode}
+        pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3",
+                            cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=False)
+        print(f"[reproduce] {nb.name} done in {time.perf_counter() - t0:.1f} s", flush=True)
+        if refresh_outputs:
+            if mode != "quick":
+                raise ValueError("--refresh-outputs only stores quick-mode outputs (what nbval checks)")
+            shutil.copyfile(out, nb)
+        done.append(out)
+    return done
+
+
+def build_book() -> Path:
+    """Build the Jupyter Book to ``book/_build/html`` (offline; notebooks are not re-executed)."""
+    if not any(EXECUTED_DIR.glob("*.ipynb")):
+        raise FileNotFoundError(f"no executed notebooks in {EXECUTED_DIR}: run without --book-only first")
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(jb), "build", str(BOOK_DIR), "--config", str(ROOT / "_config.yml"),
+           "--toc", str(BOOK_DIR / "_toc.yml"), "--path-output", str(BOOK_DIR)]
+    print("[reproduce] " + " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    index = BOOK_DIR / "_build" / "html" / "index.html"
+    if not index.exists():
+        raise FileNotFoundError(f"the book build did not write {index}")
+    print(f"[reproduce] book written to {index}", flush=True)
+    return index
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m dplpaper.reproduce", description=__doc__.splitlines()[0])
+    p.add_argument("--mode", choices=["quick", "full"], default="quick")
+    p.add_argument("--only", nargs="*", help="run only notebooks whose name contains one of these")
+    p.add_argument("--no-book", action="store_true", help="execute notebooks, skip the book build")
+    p.add_argument("--book-only", action="store_true", help="build the book from executed notebooks")
+    p.add_argument("--refresh-outputs", action="store_true",
+                   help="copy executed quick-mode notebooks back over notebooks/ (for nbval)")
+    a = p.parse_args(argv)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    if not a.book_only:
+        execute_notebooks(a.mode, a.only, a.refresh_outputs)
+    if not a.no_book:
+        build_book()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
