@@ -1,0 +1,75 @@
+"""Results files shared by the notebooks, the book and the "Paper vs this package" page.
+
+Every case-study notebook writes its headline numbers with :func:`write_claims`, one JSON file per
+notebook under ``results/claims/``; the results page reads them all with :func:`read_claims`.
+A row is one claim of the paper, with the paper's number, ours, whether ours replicates the
+claim, and whether our number comes from real data or from a twin experiment.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def results_dir(*parts: str) -> Path:
+    """``$DPLPAPER_RESULTS`` or ``<repo>/results``, joined with ``parts`` and created."""
+    base = Path(os.environ.get("DPLPAPER_RESULTS", ROOT / "results"))
+    path = base.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass
+class Claim:
+    """One paper claim and our number for it.
+
+    Attributes:
+        case: e.g. ``"Case 1"``.
+        claim: the claim in words, e.g. ``"median test NSE, dPL (HBV gA) vs regionalization"``.
+        paper: the paper's number(s) as text, e.g. ``"0.44 vs 0.32"``.
+        ours: our number(s) as text, formatted by the notebook from computed values.
+        replicated: ``"yes"``, ``"no"``, ``"partly"`` or ``"n/a"``.
+        data: ``"real"`` or ``"twin"`` (where our number comes from).
+        mode: ``"quick"`` or ``"full"``.
+        notebook: the notebook that computed it.
+        note: anything a reader must know (e.g. different forcing or period).
+    """
+
+    case: str
+    claim: str
+    paper: str
+    ours: str
+    replicated: str
+    data: str
+    mode: str
+    notebook: str
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.replicated not in {"yes", "no", "partly", "n/a"}:
+            raise ValueError(f"replicated must be yes/no/partly/n/a, got {self.replicated!r}")
+        if self.data not in {"real", "twin"}:
+            raise ValueError(f"data must be 'real' or 'twin', got {self.data!r}")
+
+
+def write_claims(notebook: str, claims: list[Claim]) -> Path:
+    """Write the claims of one notebook to ``results/claims/<notebook>.json`` (overwrites)."""
+    path = results_dir("claims") / f"{notebook}.json"
+    path.write_text(json.dumps([asdict(c) for c in claims], indent=2))
+    return path
+
+
+def read_claims() -> pd.DataFrame:
+    """All claims written so far, one row each, ordered by case and notebook."""
+    rows = []
+    for f in sorted(results_dir("claims").glob("*.json")):
+        rows += json.loads(f.read_text())
+    cols = [f.name for f in Claim.__dataclass_fields__.values()]
+    df = pd.DataFrame(rows, columns=cols)
+    return df.sort_values(["case", "notebook"], kind="stable").reset_index(drop=True)

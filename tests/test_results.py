@@ -1,0 +1,18 @@
+import pytest
+
+from dplpaper.results import Claim, read_claims, write_claims
+
+
+def test_claims_round_trip(tmp_path, monkeypatch):
+    monkeypatch.setenv("DPLPAPER_RESULTS", str(tmp_path))
+    c = Claim("Case 2", "median NSE", "0.44 vs 0.32", "0.50 vs 0.30", "yes", "real", "quick", "20_case2")
+    write_claims("20_case2", [c])
+    df = read_claims()
+    assert len(df) == 1 and df.loc[0, "ours"] == "0.50 vs 0.30" and df.loc[0, "data"] == "real"
+
+
+def test_claim_rejects_unknown_labels():
+    with pytest.raises(ValueError, match="replicated"):
+        Claim("Case 1", "x", "1", "2", "maybe", "real", "quick", "nb")
+    with pytest.raises(ValueError, match="data"):
+        Claim("Case 1", "x", "1", "2", "yes", "synthetic", "quick", "nb")
