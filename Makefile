@@ -8,7 +8,6 @@ STAMP := $(VENV)/.installed
 MODE ?= quick
 # deterministic, quiet, offline-friendly defaults for every target
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export OMP_NUM_THREADS ?= 2
 

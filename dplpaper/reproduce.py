@@ -84,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--refresh-outputs", action="store_true",
                    help="copy executed quick-mode notebooks back over notebooks/ (for nbval)")
     a = p.parse_args(argv)
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    # kernels must use the inline backend (figures in the book), never a headless one inherited here
+    if os.environ.get("MPLBACKEND", "").lower() == "agg":
+        del os.environ["MPLBACKEND"]
     if not a.book_only:
         execute_notebooks(a.mode, a.only, a.refresh_outputs)
     if not a.no_book:
