@@ -51,7 +51,7 @@ def test_water_balance_closes(use_betaet):
     s0 = torch.rand(B, 5, 3, dtype=F64, generator=torch.Generator().manual_seed(2)) * torch.tensor(
         [20.0, 1.0, 40.0, 10.0, 30.0], dtype=F64)[None, :, None]
     out = m(f, unit_params(m, B), return_fluxes=True, initial_states=s0, return_states=True)
-    storage_end = out["snow"] + out["soil_moisture"] + out["upper_storage"] + out["lower_storage"]
+    storage_end = out["snow"] + out["soil_storage"] + out["upper_storage"] + out["lower_storage"]
     storage0 = s0.sum(1).mean(-1)
     dS = storage_end[-1] - storage0
     P = f[..., 0].sum(0)
@@ -66,7 +66,7 @@ def test_water_balance_closes(use_betaet):
     assert float(daily.abs().max()) < 1e-10
     # snow was present (the test exercises the snow routine) and storages never go negative
     assert float(out["swe"].max()) > 10
-    for k in ("snow", "soil_moisture", "upper_storage", "lower_storage", "et", "q0", "q1", "q2", "melt"):
+    for k in ("snow", "soil_storage", "upper_storage", "lower_storage", "et", "q0", "q1", "q2", "melt"):
         assert float(out[k].min()) >= 0, k
     assert torch.allclose(out["final_states"].sum(1).mean(-1), storage_end[-1], atol=1e-12)
 
@@ -142,7 +142,7 @@ def test_three_days_by_hand():
     expect = {
         "streamflow": [q_1, q_2, q_3],
         "swe": [sp1, 0.0, 0.0],
-        "soil_moisture": [sm1, sm2, sm3],
+        "soil_storage": [sm1, sm2, sm3],
         "upper_storage": [suz1, suz2, suz3],
         "lower_storage": [slz1, slz2, slz3],
         "et": [1.0, 2.0, 0.5],
@@ -163,11 +163,11 @@ def test_zero_precipitation_drains_monotonically():
     f[..., 1] = 10.0
     s0 = torch.tensor([0.0, 0.0, 300.0, 80.0, 60.0], dtype=F64)[None, :, None].repeat(B, 1, 2)
     out = m(f, unit_params(m, B, seed=5), return_fluxes=True, initial_states=s0)
-    total = out["snow"] + out["soil_moisture"] + out["upper_storage"] + out["lower_storage"]
+    total = out["snow"] + out["soil_storage"] + out["upper_storage"] + out["lower_storage"]
     assert bool((total[1:] <= total[:-1] + 1e-12).all())
-    assert bool((out["soil_moisture"][1:] <= out["soil_moisture"][:-1] + 1e-12).all())
+    assert bool((out["soil_storage"][1:] <= out["soil_storage"][:-1] + 1e-12).all())
     assert bool((out["upper_storage"][1:] <= out["upper_storage"][:-1] + 1e-12).all())
-    for k in ("soil_moisture", "upper_storage", "lower_storage", "streamflow", "et"):
+    for k in ("soil_storage", "upper_storage", "lower_storage", "streamflow", "et"):
         assert float(out[k].min()) >= 0, k
     assert float(out["streamflow"][-1].max()) < float(out["streamflow"][0].min())
 

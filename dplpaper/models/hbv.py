@@ -63,7 +63,7 @@ import torch
 from dplpaper.models.base import ParameterTable, ParamSpec, ProcessModel
 
 #: state order of ``initial_states`` / ``final_states``: ``[site, 5, nmul]`` in mm.
-STATE_NAMES = ("snowpack", "meltwater", "soil_moisture", "upper_storage", "lower_storage")
+STATE_NAMES = ("snowpack", "meltwater", "soil_storage", "upper_storage", "lower_storage")
 #: default initial storage of every state (mm), as in the dPL code line.
 DEFAULT_INITIAL_STATE = 0.001
 #: number of daily ordinates of the gamma unit hydrograph.
@@ -253,7 +253,7 @@ def hbv_loop(forcing: torch.Tensor, par: torch.Tensor, states: torch.Tensor, use
             rec("snow", SP + MW)
             rec("swe", SP)
             rec("snow_liquid", MW)
-            rec("soil_moisture", SM)
+            rec("soil_storage", SM)
             rec("excess", excess)
             rec("recharge", rech)
             rec("et", et)
@@ -323,7 +323,7 @@ class HBV(ProcessModel):
             return_fluxes: also return nmul-averaged fluxes and storages, each ``[time - warmup, site]``:
                 ``precip``, ``rain``, ``snowfall``, ``melt``, ``refreeze``, ``tosoil``, ``et``,
                 ``recharge``, ``excess``, ``perc``, ``q0``, ``q1``, ``q2`` (mm/d); ``snow`` (snowpack +
-                liquid water), ``swe``, ``snow_liquid``, ``soil_moisture`` (mm, not m3/m3),
+                liquid water), ``swe``, ``snow_liquid``, ``soil_storage`` (soil moisture storage SM, mm),
                 ``upper_storage``, ``lower_storage`` (mm, end of day); ``streamflow_unrouted`` (mm/d).
             initial_states: ``[site, 5, nmul]`` storages (mm) at the start of day 0, order
                 :data:`STATE_NAMES`; default 0.001 mm everywhere.
