@@ -47,7 +47,23 @@ def _add_data(sub) -> None:
     pf.set_defaults(func=_data_fetch)
 
 
-GROUPS = {"data": _add_data}
+def _reproduce(args) -> int:
+    from . import reproduce
+
+    argv = ["--mode", args.mode] + (["--only", *args.only] if args.only else [])
+    argv += ["--no-book"] if args.no_book else []
+    return reproduce.main(argv)
+
+
+def _add_reproduce(sub) -> None:
+    p = sub.add_parser("reproduce", help="run every notebook with papermill and build the book")
+    p.add_argument("--mode", choices=["quick", "full"], default="quick")
+    p.add_argument("--only", nargs="*", help="run only notebooks whose name contains one of these")
+    p.add_argument("--no-book", action="store_true", help="skip the Jupyter Book build")
+    p.set_defaults(func=_reproduce)
+
+
+GROUPS = {"data": _add_data, "reproduce": _add_reproduce}
 
 
 def build_parser() -> argparse.ArgumentParser:
