@@ -1,0 +1,811 @@
+"""Cases 2 and 3 of Tsai et al. (2021): streamflow on real CAMELS basins (Caravan ERA5-Land + USGS Q).
+
+Data. The CAMELS basins of the 531 list that Caravan's CAMELS-US files cover (426 in the full
+set; the shipped quick subset has 40), with ERA5-Land precipitation, temperature and potential
+evaporation and USGS streamflow (mm/day, :func:`dplpaper.data.load_caravan`, 1981-2014), and
+the CAMELS v2.0 static attributes. The paper used Daymet/NLDAS forcing (Case 2, Mizukami et al.'s
+setup) and Beck et al. (2020)'s global data set (Case 3); every number here is from these real
+CAMELS/Caravan data, never from a twin.
+
+Case 2 — temporal generalization (Figure 5a): train 1999-10-01..2008-09-30, test
+1989-10-01..1999-09-30 on the same basins. Methods: dPL = gA (attributes -> HBV parameters) +
+the differentiable HBV (no surrogate: HBV is written in PyTorch, with a fused C kernel);
+transfer-function regionalization (:mod:`dplpaper.calibrate.regionalization`, the MPR-like
+baseline, fitted on the training period with the same attributes); SCE-UA per basin
+(:mod:`dplpaper.calibrate.sceua`, all basins in lockstep, the model HBV with one component).
+
+Case 3 — prediction in ungauged basins (Figures 5b, 6b): k-fold cross-validation over basins
+(:func:`dplpaper.data.random_pub_folds`); gA + HBV trained on k-1 folds and run on the held-out
+fold over the same period (:data:`PUB_PERIOD`, see below); held-out basins pooled over folds.
+Two attribute sets: :data:`BECK_ATTRIBUTES_CAMELS` (8, Beck et al.'s choice as far as CAMELS
+allows) and :data:`ATTRIBUTES_27` (the 27 CAMELS attributes of the dPL code line). Baseline:
+regionalization on the same folds and attributes. Scaling curve: nested subsets of the
+training folds (:func:`dplpaper.data.basin_fractions`), median held-out KGE per share.
+
+Periods. ``PUB_PERIOD`` = 1999-10-01..2008-09-30: the paper trained and tested Case 3 on
+2000-2016 (Beck20's period), which the Caravan record (ending 2014-12-31) does not cover;
+the nine water years 1999-2008 are the Case 2 training window, start the same autumn as the
+paper's period and leave a spin-up year before. Every simulation (training windows aside,
+which the trainer spins up itself) runs ``warmup_days`` (default 365) extra days before the
+period to spin up the states; those days are not scored.
+
+Attributes. NaN attribute values (e.g. ``geol_porostiy`` of a few basins) are replaced by the
+mean over the *training* basins; standardization (:class:`dplpaper.nets.Normalizer`, with a
+log transform for ``area_gages2``) is fitted on the training basins only. Streamflow
+signatures (``q_mean``, ``runoff_ratio``, ...) are never inputs: they are computed from the
+observed flow and would leak held-out basins' data in PUB.
+
+Metrics: NSE and KGE per basin on the test period (KGE in the 2012 form, the paper's eq. 15;
+:func:`dplpaper.metrics.kge` with ``variant="2012"``). Results are written under
+``results/case2/`` and ``results/case3/`` (:func:`dplpaper.results.results_dir`).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+
+from dplpaper import metrics
+from dplpaper.calibrate.regionalization import BECK_ATTRIBUTES_CAMELS, TransferFunctions, fit_regionalization
+from dplpaper.calibrate.sceua import sceua
+from dplpaper.data import (TEST_PERIOD, TRAIN_PERIOD, basin_fractions, load_basin_list, load_camels_attributes,
+                           list_caravan_basins, load_caravan, random_pub_folds)
+from dplpaper.models.hbv import HBV
+from dplpaper.nets import GA, DPLModel, Normalizer
+from dplpaper.results import results_dir
+from dplpaper.train import TrainConfig, TrainingData, predict, predict_parameters, train_dpl
+
+__all__ = [
+    "ATTRIBUTES_27", "BECK_ATTRIBUTES_CAMELS", "PUB_PERIOD", "FORCING_VARS", "LOG_ATTRIBUTES",
+    "DPLSettings", "Case2Config", "Case3Config", "DPLRun", "BaselineRun",
+    "camels_caravan_basins", "load_streamflow_data", "forcing_array", "attribute_matrix", "fit_attribute_normalizer",
+    "assemble", "build_dpl_model", "score", "run_dpl_hbv", "run_regionalization", "run_sceua_hbv",
+    "pub_folds_for", "run_pub_folds", "scaling_curve", "scaling_summary", "matching_share",
+    "median_table", "run_case2",
+]
+
+#: HBV forcing channels, in the model's order.
+FORCING_VARS = ("precip", "temp", "pet")
+
+#: The 27 CAMELS attributes of the dPL/hydroDL code line (topography, land cover, soil, geology,
+#: climate) - the analogue of the paper's 27-feature setup. Left out on purpose: streamflow
+#: signatures (computed from observed Q: leakage in PUB), categorical columns (geology classes,
+#: dominant land cover, precipitation timing, HUC), gauge coordinates, the duplicate area
+#: (``area_geospa_fabric``), and ``root_depth_*`` (missing for 24 of the 671 basins).
+ATTRIBUTES_27: tuple[str, ...] = (
+    "elev_mean", "slope_mean", "area_gages2", "frac_forest", "lai_max", "lai_diff", "gvf_max", "gvf_diff",
+    "soil_depth_pelletier", "soil_depth_statsgo", "soil_porosity", "soil_conductivity", "max_water_content",
+    "sand_frac", "silt_frac", "clay_frac", "geol_porostiy", "geol_permeability",
+    "p_mean", "pet_mean", "p_seasonality", "frac_snow", "aridity", "high_prec_freq", "high_prec_dur",
+    "low_prec_freq", "low_prec_dur",
+)
+
+#: Skewed, non-negative attributes that the normalizer log-transforms first.
+LOG_ATTRIBUTES = ("area_gages2",)
+
+#: Case 3 training and test period (see the module docstring for why not the paper's 2000-2016).
+PUB_PERIOD = ("1999-10-01", "2008-09-30")
+
+
+# ============================================================================ configuration
+@dataclass
+class DPLSettings:
+    """gA + HBV training settings (see :class:`dplpaper.train.TrainConfig` for the trainer's).
+
+    Attributes:
+        nmul: HBV parameter components per basin (fluxes averaged).
+        routing: gamma unit-hydrograph routing (adds ROUTA, ROUTB).
+        hidden, n_layers, dropout: the gA MLP.
+        epochs, batch_sites, window_days, warmup_days, lr: trainer settings (an epoch is one
+            forward run per training basin over the training period).
+        loss, loss_kwargs: training loss (default NSE*: squared error scaled by each basin's
+            flow variance, so that wet basins do not dominate).
+        eval_every: evaluate the median test NSE every this many epochs (0: never); gives a
+            learning curve in ``DPLRun.history``.
+    """
+
+    nmul: int = 16
+    routing: bool = True
+    hidden: int = 256
+    n_layers: int = 2
+    dropout: float = 0.0
+    epochs: int = 100
+    batch_sites: int = 100
+    window_days: int = 365
+    warmup_days: int = 365
+    lr: float = 1e-3
+    loss: str = "nse"
+    loss_kwargs: dict = field(default_factory=lambda: {"variant": "nse_star"})
+    eval_every: int = 0
+
+    def train_config(self, seed: int, progress: bool = False) -> TrainConfig:
+        return TrainConfig(epochs=self.epochs, batch_sites=self.batch_sites, window_days=self.window_days,
+                           warmup_days=self.warmup_days, loss=self.loss, loss_kwargs=dict(self.loss_kwargs),
+                           lr=self.lr, seed=int(seed), eval_every=max(1, self.eval_every), progress=progress)
+
+
+@dataclass
+class Case2Config:
+    """Case 2 (temporal generalization) settings; :meth:`quick` and :meth:`full` are the two modes.
+
+    Attributes:
+        mode: ``"quick"`` or ``"full"``.
+        quick_data: passed to the loaders (True: the shipped subset; None: full set when found).
+        basins: basin ids (None: every CAMELS-531 basin with Caravan data).
+        attributes: attributes of the like-for-like comparison (dPL gA and regionalization).
+        extra_attributes: a second dPL variant with more attributes (None: skip).
+        dpl: gA + HBV settings.
+        seeds: one dPL run per seed; the reported median is the mean over seeds of the median
+            over basins (the baselines run once, with the first seed).
+        regionalization_max_evals, regionalization_complexes: SCE-UA budget of the transfer
+            functions (evaluations = model runs per training basin).
+        sceua_max_evals, sceua_complexes: per-basin SCE-UA budget (7 complexes in the paper).
+        objective: cost of the baselines, ``"nse"`` (1 - NSE) or ``"kge"`` (1 - KGE).
+    """
+
+    mode: str = "quick"
+    quick_data: bool | None = True
+    basins: tuple | None = None
+    train_period: tuple = TRAIN_PERIOD
+    test_period: tuple = TEST_PERIOD
+    warmup_days: int = 365
+    attributes: tuple = tuple(BECK_ATTRIBUTES_CAMELS)
+    extra_attributes: tuple | None = ATTRIBUTES_27
+    dpl: DPLSettings = field(default_factory=DPLSettings)
+    seeds: tuple = (0,)
+    regionalization_max_evals: int = 20000
+    regionalization_complexes: int = 7
+    sceua_max_evals: int = 10000
+    sceua_complexes: int = 7
+    objective: str = "nse"
+
+    @classmethod
+    def quick(cls, seed: int = 0) -> "Case2Config":
+        """The shipped 40 basins; short budgets so that the notebook runs in a few minutes on 2 cores."""
+        return cls(mode="quick", quick_data=True, seeds=(seed,),
+                   dpl=DPLSettings(nmul=16, epochs=50, batch_sites=40, eval_every=10, lr=3e-3),
+                   regionalization_max_evals=4000, regionalization_complexes=2,
+                   sceua_max_evals=3000, sceua_complexes=7)
+
+    @classmethod
+    def full(cls, seed: int = 0) -> "Case2Config":
+        """All 426 basins, 100 epochs, 3 seeds, SCE-UA budgets of 20,000 (regionalization) and 10,000 (per basin)."""
+        return cls(mode="full", quick_data=None, seeds=(seed, seed + 1, seed + 2),
+                   dpl=DPLSettings(nmul=16, epochs=100, batch_sites=100, eval_every=10, lr=1e-3),
+                   regionalization_max_evals=20000, regionalization_complexes=7,
+                   sceua_max_evals=10000, sceua_complexes=7)
+
+
+@dataclass
+class Case3Config:
+    """Case 3 (PUB) settings; :meth:`quick` and :meth:`full` are the two modes.
+
+    Attributes:
+        period: training and test period (same for both; :data:`PUB_PERIOD`).
+        k_folds, fold_seed: random PUB folds over the basins.
+        attribute_sets: label -> attribute names (dPL is run with each).
+        regionalization_sets: labels of ``attribute_sets`` the regionalization baseline uses.
+        fractions, scaling_seeds, scaling_attributes: the scaling curve (nested subsets of the
+            training folds; one subset draw per seed).
+        scaling_regionalization: also fit the regionalization at every share (else only at 100 %).
+    """
+
+    mode: str = "quick"
+    quick_data: bool | None = True
+    basins: tuple | None = None
+    period: tuple = PUB_PERIOD
+    warmup_days: int = 365
+    k_folds: int = 10
+    fold_seed: int = 0
+    attribute_sets: dict = field(default_factory=lambda: {"8": tuple(BECK_ATTRIBUTES_CAMELS), "27": ATTRIBUTES_27})
+    regionalization_sets: tuple = ("8",)
+    dpl: DPLSettings = field(default_factory=DPLSettings)
+    seeds: tuple = (0,)
+    regionalization_max_evals: int = 20000
+    regionalization_complexes: int = 7
+    objective: str = "kge"
+    fractions: tuple = (0.02, 0.05, 0.125, 0.25, 0.5, 0.75, 1.0)
+    scaling_seeds: tuple = (0, 1, 2)
+    scaling_attributes: str = "8"
+    scaling_regionalization: bool = False
+
+    @classmethod
+    def quick(cls, seed: int = 0) -> "Case3Config":
+        """The shipped 40 basins in 4 folds (10 held out each), short budgets."""
+        return cls(mode="quick", quick_data=True, k_folds=4, fold_seed=seed, seeds=(seed,),
+                   dpl=DPLSettings(nmul=16, epochs=30, batch_sites=40, lr=3e-3),
+                   regionalization_max_evals=2000, regionalization_complexes=2,
+                   fractions=(0.125, 0.25, 0.5, 1.0), scaling_seeds=(seed,))
+
+    @classmethod
+    def full(cls, seed: int = 0) -> "Case3Config":
+        """All 426 basins in 10 folds; 100 epochs; 3 seeds for the scaling curve."""
+        return cls(mode="full", quick_data=None, k_folds=10, fold_seed=seed, seeds=(seed,),
+                   dpl=DPLSettings(nmul=16, epochs=100, batch_sites=100, lr=1e-3),
+                   regionalization_max_evals=20000, regionalization_complexes=7,
+                   fractions=(0.02, 0.05, 0.125, 0.25, 0.5, 0.75, 1.0), scaling_seeds=(seed, seed + 1, seed + 2))
+
+
+# ============================================================================ data assembly
+def camels_caravan_basins(quick: bool | None = None) -> list[str]:
+    """Basins of the CAMELS 531 list that have Caravan files (426 full; the quick subset's 40)."""
+    b531 = set(load_basin_list("531", quick=quick))
+    return [b for b in list_caravan_basins(quick=quick) if b in b531]
+
+
+def load_streamflow_data(basins: Sequence[str] | None = None, quick: bool | None = None,
+                         pet_correction: bool = True) -> tuple[xr.Dataset, xr.Dataset]:
+    """(series, attributes) for ``basins`` (default :func:`camels_caravan_basins`), sites aligned.
+
+    series: ``precip``, ``temp``, ``pet``, ``streamflow`` (mm/day, degC), dims (site, time);
+    attributes: every CAMELS attribute, dim site, same site order.
+
+    ``pet_correction`` (default True): ERA5-Land's potential evaporation is several times too
+    high over CONUS (median 13 mm/day over the quick basins against CAMELS' 2.8 mm/day
+    Priestley-Taylor PET, about 8 times the observed P - Q). Each basin's PET series is therefore
+    scaled by ``pet_mean`` (CAMELS attribute, mm/day) / its ERA5-Land mean over the whole Caravan
+    record (1981-2014): ERA5-Land keeps the day-to-day and seasonal shape, CAMELS sets the
+    long-term level. Only forcing and a static attribute enter (no streamflow), so nothing
+    leaks between periods or basins. The factor is kept in ``series["pet_scale"]``.
+    """
+    ids = camels_caravan_basins(quick) if basins is None else [str(b) for b in basins]
+    attrs = load_camels_attributes(ids, quick=quick)
+    ds = load_caravan(ids, quick=quick, attributes=attrs)
+    if pet_correction:
+        era = ds["pet"].where(ds["pet"] > 0, 0.0).mean("time")
+        scale = (attrs["pet_mean"] / era).astype(np.float32)
+        if not bool(np.isfinite(scale).all()):
+            bad = str(ds["site"].values[np.flatnonzero(~np.isfinite(scale.values))[0]])
+            raise ValueError(f"PET correction undefined for basin {bad} (pet_mean or ERA5-Land PET missing/zero)")
+        pet_attrs = dict(ds["pet"].attrs)
+        ds["pet"] = (ds["pet"] * scale).astype(np.float32)
+        pet_attrs["long_name"] = ("potential evaporation (ERA5-Land, scaled per basin to the CAMELS pet_mean "
+                                  "long-term mean)")
+        ds["pet"].attrs.update(pet_attrs)
+        ds["pet_scale"] = scale.assign_attrs(units="1", long_name="CAMELS pet_mean / ERA5-Land mean PET 1981-2014")
+    return ds, attrs
+
+
+def attribute_matrix(attrs: xr.Dataset, basins: Sequence[str], names: Sequence[str],
+                     fill_basins: Sequence[str] | None = None) -> np.ndarray:
+    """Raw attributes ``[site, n_attr]`` (float64) of ``basins``; NaN replaced by the mean over
+    ``fill_basins`` (the training basins; default ``basins``). Raises if a column is missing or
+    all-NaN over ``fill_basins``."""
+    missing = [n for n in names if n not in attrs]
+    if missing:
+        raise KeyError(f"CAMELS attributes lack {missing}")
+    fill_basins = list(basins) if fill_basins is None else list(fill_basins)
+    a = np.stack([attrs[n].sel(site=list(basins)).values.astype(np.float64) for n in names], axis=1)
+    f = np.stack([attrs[n].sel(site=fill_basins).values.astype(np.float64) for n in names], axis=1)
+    with np.errstate(all="ignore"):
+        mean = np.nanmean(f, axis=0) if len(f) else np.full(len(names), np.nan)
+    bad = [names[j] for j in range(len(names)) if not np.isfinite(mean[j])]
+    if bad:
+        raise ValueError(f"attributes {bad} have no finite value over the training basins")
+    nan = np.isnan(a)
+    if nan.any():
+        a = np.where(nan, mean[None, :], a)
+    return a
+
+
+def fit_attribute_normalizer(attrs: xr.Dataset, train_basins: Sequence[str], names: Sequence[str]) -> Normalizer:
+    """A :class:`Normalizer` fitted on the training basins' attributes only (log for :data:`LOG_ATTRIBUTES`)."""
+    x = attribute_matrix(attrs, train_basins, names, fill_basins=train_basins)
+    logf = [j for j, n in enumerate(names) if n in LOG_ATTRIBUTES]
+    return Normalizer(log_features=logf, names=list(names)).fit(x)
+
+
+def forcing_array(sub: xr.Dataset) -> np.ndarray:
+    """``[time, site, 3]`` float32 HBV forcing (precip, temp, pet) of a (site, time) Dataset.
+
+    ERA5-Land potential evaporation is slightly negative on some days (condensation, dew); HBV
+    needs PET >= 0, so negative PET (and precipitation) is set to 0 here."""
+    f = np.stack([sub[v].transpose("time", "site").values for v in FORCING_VARS], axis=-1).astype(np.float32)
+    f[..., 0] = np.maximum(f[..., 0], 0.0)
+    f[..., 2] = np.maximum(f[..., 2], 0.0)
+    return np.ascontiguousarray(f)
+
+
+def _time_slice(ds: xr.Dataset, period: tuple[str, str], warmup_days: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+    start = pd.Timestamp(period[0]) - pd.Timedelta(days=int(warmup_days))
+    end = pd.Timestamp(period[1])
+    t = pd.DatetimeIndex(ds["time"].values)
+    if start < t[0] or end > t[-1]:
+        raise ValueError(f"period {period} with {warmup_days} warm-up days needs {start.date()}..{end.date()}, "
+                         f"but the data cover {t[0].date()}..{t[-1].date()}")
+    return start, end
+
+
+def assemble(ds: xr.Dataset, attrs: xr.Dataset, basins: Sequence[str], period: tuple[str, str],
+             attribute_names: Sequence[str], normalizer: Normalizer, warmup_days: int = 0,
+             fill_basins: Sequence[str] | None = None) -> TrainingData:
+    """Tensors of ``basins`` over ``warmup_days`` before ``period`` plus the period.
+
+    Returns :class:`TrainingData` with ``forcing [time, site, 3]`` (precip, temp, pet; float32),
+    ``attributes [site, n_attr]`` (normalized with ``normalizer``; NaN filled with the mean over
+    ``fill_basins``, i.e. 0 after standardization when those are the normalizer's basins) and
+    ``target [time, site]`` = observed streamflow (mm/day), NaN over the warm-up days (never scored).
+    """
+    basins = [str(b) for b in basins]
+    start, end = _time_slice(ds, period, warmup_days)
+    sub = ds.sel(site=basins, time=slice(start, end))
+    forcing = forcing_array(sub)
+    target = sub["streamflow"].transpose("time", "site").values.astype(np.float32).copy()
+    target[:warmup_days] = np.nan
+    raw = attribute_matrix(attrs, basins, attribute_names,
+                           fill_basins=basins if fill_basins is None else fill_basins)
+    a = normalizer.transform(raw).astype(np.float32)
+    return TrainingData(forcing=torch.from_numpy(np.ascontiguousarray(forcing)), attributes=torch.from_numpy(a),
+                        target=torch.from_numpy(target), site_ids=basins)
+
+
+def _period_index(ds: xr.Dataset, period, warmup_days) -> pd.DatetimeIndex:
+    start, end = _time_slice(ds, period, warmup_days)
+    t = pd.DatetimeIndex(ds["time"].sel(time=slice(start, end)).values)
+    return t[warmup_days:]
+
+
+def score(sim: np.ndarray, obs: np.ndarray, basins: Sequence[str]) -> pd.DataFrame:
+    """Per-basin NSE and KGE (2012 form) of ``sim``/``obs`` ``[time, site]`` -> DataFrame (site, nse, kge, n_obs)."""
+    sim = np.asarray(sim, dtype=np.float64)
+    obs = np.asarray(obs, dtype=np.float64)
+    return pd.DataFrame({"site": list(basins), "nse": metrics.nse(sim, obs), "kge": metrics.kge(sim, obs, variant="2012"),
+                         "n_obs": (~np.isnan(obs)).sum(0)})
+
+
+def _sim_array(sim: np.ndarray, basins, times, name: str) -> xr.DataArray:
+    da = xr.DataArray(np.asarray(sim, dtype=np.float32), dims=("time", "site"),
+                      coords={"time": times, "site": list(basins)}, name=name)
+    da.attrs.update(units="mm/day", long_name=f"simulated streamflow ({name})")
+    return da.transpose("site", "time")
+
+
+# ============================================================================ dPL
+def build_dpl_model(n_attributes: int, settings: DPLSettings, seed: int = 0, backend: str = "auto") -> DPLModel:
+    """gA (seeded with ``torch.manual_seed(seed)``) feeding HBV(nmul, routing)."""
+    pbm = HBV(nmul=settings.nmul, routing=settings.routing, backend=backend)
+    torch.manual_seed(int(seed))
+    net = GA(n_attributes, pbm.n_params, pbm.nmul, hidden=settings.hidden, n_layers=settings.n_layers,
+             dropout=settings.dropout)
+    return DPLModel(net, pbm)
+
+
+@dataclass
+class DPLRun:
+    """Outcome of :func:`run_dpl_hbv`.
+
+    Attributes:
+        metrics: per test basin ``site, nse, kge, n_obs`` (test period).
+        simulation: test-period streamflow ``(site, time)`` mm/day.
+        history: the trainer's learning curve (with ``test_median_nse`` when evaluated).
+        parameters: unit-cube parameters of the test basins ``[site, n_params, nmul]``.
+        model, normalizer: the trained model and the attribute normalizer (training basins).
+        wall_time_s: training + prediction time.
+    """
+
+    metrics: pd.DataFrame
+    simulation: xr.DataArray
+    history: pd.DataFrame
+    parameters: np.ndarray
+    model: DPLModel
+    normalizer: Normalizer
+    wall_time_s: float
+
+
+def run_dpl_hbv(ds: xr.Dataset, attrs: xr.Dataset, train_basins: Sequence[str], test_basins: Sequence[str],
+                train_period: tuple[str, str], test_period: tuple[str, str], attribute_names: Sequence[str],
+                settings: DPLSettings, seed: int = 0, warmup_days: int = 365, progress: bool = False) -> DPLRun:
+    """Train gA + HBV on ``train_basins`` x ``train_period``; simulate ``test_basins`` x ``test_period``.
+
+    The attribute normalizer is fitted on ``train_basins`` only; the training tensors span
+    ``warmup_days`` before the training period (forcing only) plus the period. With
+    ``settings.eval_every > 0`` the median test NSE is recorded during training.
+    """
+    t0 = time.perf_counter()
+    train_basins, test_basins = [str(b) for b in train_basins], [str(b) for b in test_basins]
+    norm = fit_attribute_normalizer(attrs, train_basins, attribute_names)
+    train = assemble(ds, attrs, train_basins, train_period, attribute_names, norm, warmup_days, fill_basins=train_basins)
+    test = assemble(ds, attrs, test_basins, test_period, attribute_names, norm, warmup_days, fill_basins=train_basins)
+    model = build_dpl_model(len(attribute_names), settings, seed)
+    obs_test = test.target[warmup_days:].numpy()
+    eval_fn = None
+    if settings.eval_every > 0:
+        def eval_fn(m):
+            q = predict(m, test, warmup_days=warmup_days, outputs=("streamflow",))["streamflow"].numpy()
+            return {"test_median_nse": float(np.nanmedian(metrics.nse(q.astype(np.float64), obs_test)))}
+    res = train_dpl(model, train, settings.train_config(seed, progress), eval_fn=eval_fn)
+    sim = predict(res.model, test, warmup_days=warmup_days, outputs=("streamflow",))["streamflow"].numpy()
+    params = predict_parameters(res.model, test).numpy()
+    times = _period_index(ds, test_period, warmup_days)
+    return DPLRun(metrics=score(sim, obs_test, test_basins), simulation=_sim_array(sim, test_basins, times, "dPL"),
+                  history=res.history, parameters=params, model=res.model, normalizer=norm,
+                  wall_time_s=time.perf_counter() - t0)
+
+
+# ============================================================================ baselines (numpy HBV)
+def _hbv_table(routing: bool = True):
+    return HBV(nmul=1, routing=routing, backend="torch").parameter_table
+
+
+def _hbv_numpy(forcing: np.ndarray, params_unit: np.ndarray, warmup: int, routing: bool = True) -> np.ndarray:
+    """HBV (one component) forward on NumPy: forcing ``[time, site, 3]``, params ``[site, n]`` unit cube
+    -> streamflow ``[time - warmup, site]``. Uses the fused C kernel when available, else the torch loop."""
+    table = _hbv_table(routing)
+    phys = table.to_physical(np.clip(params_unit, 0.0, 1.0), dim=-1)[:, :, None]
+    from dplpaper.models import hbv_fused
+    if hbv_fused.available():
+        return hbv_fused.hbv_forward_numpy(np.ascontiguousarray(forcing, dtype=np.float32), phys, warmup=warmup)
+    m = HBV(nmul=1, routing=routing, backend="torch")
+    with torch.no_grad():
+        return m(torch.from_numpy(np.ascontiguousarray(forcing, dtype=np.float32)),
+                 torch.from_numpy(np.clip(params_unit, 0, 1)[:, :, None].astype(np.float32)), warmup=warmup
+                 )["streamflow"].numpy()
+
+
+def _cost(sim: np.ndarray, obs: np.ndarray, objective: str) -> np.ndarray:
+    """1 - NSE or 1 - KGE(2012) per column of ``[time, n]`` (reference implementation, :mod:`dplpaper.metrics`)."""
+    if objective == "nse":
+        return 1.0 - metrics.nse(sim.astype(np.float64), obs.astype(np.float64))
+    if objective == "kge":
+        return 1.0 - metrics.kge(sim.astype(np.float64), obs.astype(np.float64), variant="2012")
+    raise ValueError(f"objective must be 'nse' or 'kge', got {objective!r}")
+
+
+class _CandidateRunner:
+    """Fast evaluation of many HBV (one component) parameter sets on fixed basins: the cost
+    function of both baselines.
+
+    ``forcing [time, S, 3]`` (with ``warmup`` spin-up days first), ``obs [time - warmup, S]``.
+    ``costs(theta [K, S, n_params] unit cube) -> [K, S]`` runs ``chunk`` candidates per C call on a
+    forcing tiled once (a last, partial chunk is padded with copies of its last candidate),
+    routes with a float32 grouped convolution and computes 1 - NSE or 1 - KGE(2012) with the
+    observation statistics precomputed (same definitions as :mod:`dplpaper.metrics`; a basin
+    with fewer than 2 observations or zero observed variance gets NaN).
+    """
+
+    def __init__(self, forcing: np.ndarray, obs: np.ndarray, warmup: int, objective: str = "nse",
+                 routing: bool = True, chunk: int = 8):
+        if objective not in ("nse", "kge"):
+            raise ValueError(f"objective must be 'nse' or 'kge', got {objective!r}")
+        self.T, self.S, _ = forcing.shape
+        self.warmup, self.objective, self.routing, self.chunk = int(warmup), objective, routing, int(chunk)
+        self.table = _hbv_table(routing)
+        self.forcing = np.ascontiguousarray(forcing, dtype=np.float32)
+        self.tiled = np.ascontiguousarray(np.tile(self.forcing, (1, self.chunk, 1)))  # [T, chunk*S, 3]
+        o = np.asarray(obs, dtype=np.float64)
+        self.m = ~np.isnan(o)
+        self.n = self.m.sum(0)
+        self.o = np.where(self.m, o, 0.0)
+        with np.errstate(all="ignore"):
+            self.mo = self.o.sum(0) / self.n
+            self.oc = np.where(self.m, self.o - self.mo, 0.0)
+            self.var_o = (self.oc ** 2).sum(0) / self.n
+        self.ok = (self.n >= 2) & (self.var_o > 0)
+
+    def simulate(self, theta: np.ndarray) -> np.ndarray:
+        """``theta [k, S, n]`` (k <= chunk) -> streamflow ``[time - warmup, k, S]`` (float32)."""
+        from dplpaper.models import hbv_fused
+        from dplpaper.models.hbv import gamma_unit_hydrograph, route
+        k = theta.shape[0]
+        if k < self.chunk:
+            theta = np.concatenate([theta, np.repeat(theta[-1:], self.chunk - k, axis=0)])
+        flat = np.clip(theta.reshape(self.chunk * self.S, -1), 0.0, 1.0)
+        phys = self.table.to_physical(flat, dim=-1)
+        if not hbv_fused.available():
+            q = _hbv_numpy(self.tiled, flat, self.warmup, self.routing)
+        else:
+            q = hbv_fused.hbv_forward_numpy(self.tiled, phys[:, :, None], warmup=0,
+                                            return_unrouted=True)
+            if self.routing:
+                uh = gamma_unit_hydrograph(torch.from_numpy(phys[:, -2] + 0.1),
+                                           torch.from_numpy(phys[:, -1] + 0.5)).float()
+                q = route(torch.from_numpy(q), uh).numpy()
+            q = q[self.warmup:]
+        return q.reshape(q.shape[0], self.chunk, self.S)[:, :k]
+
+    def costs(self, theta: np.ndarray) -> np.ndarray:
+        K = theta.shape[0]
+        out = np.empty((K, self.S))
+        for lo in range(0, K, self.chunk):
+            sim = self.simulate(theta[lo:lo + self.chunk]).astype(np.float64)  # [T, k, S]
+            out[lo:lo + sim.shape[1]] = self._cost(sim)
+        return out
+
+    def _cost(self, sim: np.ndarray) -> np.ndarray:
+        m = self.m[:, None, :]
+        with np.errstate(all="ignore"):
+            if self.objective == "nse":
+                sse = (np.where(m, sim - self.o[:, None, :], 0.0) ** 2).sum(0)
+                c = sse / (self.n * self.var_o)
+            else:
+                ms = np.where(m, sim, 0.0).sum(0) / self.n
+                sc = np.where(m, sim - ms, 0.0)
+                var_s = (sc ** 2).sum(0) / self.n
+                cov = (sc * self.oc[:, None, :]).sum(0) / self.n
+                sd_s, sd_o = np.sqrt(var_s), np.sqrt(self.var_o)
+                r = cov / (sd_s * sd_o)
+                beta = ms / self.mo
+                gamma = (sd_s / ms) / (sd_o / self.mo)
+                c = np.sqrt((r - 1) ** 2 + (beta - 1) ** 2 + (gamma - 1) ** 2)
+        return np.where(self.ok[None, :] & np.isfinite(c), c, np.nan)
+
+
+@dataclass
+class BaselineRun:
+    """Outcome of :func:`run_regionalization` / :func:`run_sceua_hbv`: per-basin test metrics,
+    test-period simulation, the calibrated unit-cube parameters ``[site, n_params]``, the fitted
+    transfer functions (regionalization only), the SCE-UA learning curve, wall time."""
+
+    metrics: pd.DataFrame
+    simulation: xr.DataArray
+    parameters: np.ndarray
+    transfer_functions: TransferFunctions | None
+    learning_curve: pd.DataFrame
+    wall_time_s: float
+
+
+def run_regionalization(ds: xr.Dataset, attrs: xr.Dataset, train_basins: Sequence[str], test_basins: Sequence[str],
+                        train_period: tuple[str, str], test_period: tuple[str, str], attribute_names: Sequence[str],
+                        max_evals: int = 5000, n_complexes: int = 7, objective: str = "nse", seed: int = 0,
+                        warmup_days: int = 365, routing: bool = True, chunk: int = 8) -> BaselineRun:
+    """Transfer-function regionalization of HBV (one component): coefficients shared by all
+    training basins, fitted with SCE-UA on the mean over training basins of ``1 - NSE`` (or
+    ``1 - KGE``) over ``train_period``; then applied to ``test_basins`` over ``test_period``.
+    Attributes with NaN are filled with the training basins' mean. ``chunk`` candidate
+    coefficient sets run in one model call."""
+    t0 = time.perf_counter()
+    train_basins, test_basins = [str(b) for b in train_basins], [str(b) for b in test_basins]
+    table = _hbv_table(routing)
+    n_par = len(table)
+    norm = Normalizer(names=list(attribute_names))  # only for assemble's shape; TF standardizes itself
+    a_train = attribute_matrix(attrs, train_basins, attribute_names, fill_basins=train_basins)
+    a_test = attribute_matrix(attrs, test_basins, attribute_names, fill_basins=train_basins)
+    norm.mean, norm.std = np.zeros(len(attribute_names)), np.ones(len(attribute_names))
+    tr = assemble(ds, attrs, train_basins, train_period, attribute_names, norm, warmup_days, fill_basins=train_basins)
+    f_tr = tr.forcing.numpy()
+    obs_tr = tr.target[warmup_days:].numpy()
+    S = len(train_basins)
+
+    runner = _CandidateRunner(f_tr, obs_tr, warmup_days, objective, routing, chunk)
+
+    def site_objective(theta: np.ndarray) -> np.ndarray:  # [K, S, n] -> [K, S]
+        c = runner.costs(theta)
+        return np.where(np.isnan(c), 0.0, c)  # basins without usable training data do not count
+
+    tf = fit_regionalization(a_train, site_objective, n_par, seed=seed, max_evals=max_evals,
+                             candidates_batched=True, n_complexes=n_complexes,
+                             attribute_names=list(attribute_names), param_names=table.names)
+    theta_test = tf.predict(a_test)
+    te = assemble(ds, attrs, test_basins, test_period, attribute_names, norm, warmup_days, fill_basins=train_basins)
+    sim = _hbv_numpy(te.forcing.numpy(), theta_test, warmup_days, routing)
+    obs = te.target[warmup_days:].numpy()
+    times = _period_index(ds, test_period, warmup_days)
+    lc = tf.fit_result.learning_curve() if tf.fit_result is not None else pd.DataFrame()
+    return BaselineRun(metrics=score(sim, obs, test_basins), simulation=_sim_array(sim, test_basins, times, "regionalization"),
+                       parameters=theta_test, transfer_functions=tf, learning_curve=lc,
+                       wall_time_s=time.perf_counter() - t0)
+
+
+def run_sceua_hbv(ds: xr.Dataset, basins: Sequence[str], train_period: tuple[str, str], test_period: tuple[str, str],
+                  max_evals: int = 10000, n_complexes: int = 7, objective: str = "nse", seed: int = 0,
+                  warmup_days: int = 365, routing: bool = True, chunk: int = 8, max_batch: int = 64,
+                  progress: bool = False) -> BaselineRun:
+    """Per-basin SCE-UA calibration of HBV (one component) on ``train_period``, all basins in
+    lockstep (:func:`dplpaper.calibrate.sceua.sceua`); evaluated on ``test_period``. The
+    objective runs ``chunk`` candidates of every basin per model call (memory: the training
+    forcing tiled ``chunk`` times)."""
+    t0 = time.perf_counter()
+    basins = [str(b) for b in basins]
+    table = _hbv_table(routing)
+    n_par = len(table)
+    start, end = _time_slice(ds, train_period, warmup_days)
+    sub = ds.sel(site=basins, time=slice(start, end))
+    f_tr = forcing_array(sub)
+    obs_tr = sub["streamflow"].transpose("time", "site").values[warmup_days:]
+
+    runner = _CandidateRunner(f_tr, obs_tr, warmup_days, objective, routing, chunk)
+
+    def objective_fn(u: np.ndarray) -> np.ndarray:  # [S, K, n] -> [S, K]
+        c = runner.costs(np.ascontiguousarray(u.transpose(1, 0, 2))).T
+        return np.where(np.isnan(c), np.inf, c)
+
+    res = sceua(objective_fn, n_par, n_sites=len(basins), n_complexes=n_complexes, max_evals=max_evals,
+                seed=seed, progress=progress, max_batch=max_batch, keep_param_history=False)
+    s2, e2 = _time_slice(ds, test_period, warmup_days)
+    te = ds.sel(site=basins, time=slice(s2, e2))
+    f_te = forcing_array(te)
+    sim = _hbv_numpy(f_te, res.best_params, warmup_days, routing)
+    obs = te["streamflow"].transpose("time", "site").values[warmup_days:]
+    times = _period_index(ds, test_period, warmup_days)
+    return BaselineRun(metrics=score(sim, obs, basins), simulation=_sim_array(sim, basins, times, "SCE-UA"),
+                       parameters=res.best_params, transfer_functions=None, learning_curve=res.learning_curve(),
+                       wall_time_s=time.perf_counter() - t0)
+
+
+# ============================================================================ Case 2 driver
+def _safe_name(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
+
+
+def _write_simulations(simds: xr.Dataset, path) -> None:
+    """NetCDF with variable names made safe (method label kept in ``long_name``), zlib-compressed."""
+    out = xr.Dataset({_safe_name(k): v.assign_attrs(long_name=f"simulated streamflow, {k}", units="mm/day")
+                      for k, v in simds.data_vars.items()})
+    out.to_netcdf(path, encoding={k: {"zlib": True, "complevel": 4} for k in out.data_vars})
+
+def median_table(df: pd.DataFrame, by: str | Sequence[str] = "method") -> pd.DataFrame:
+    """Median (NaN-aware) NSE and KGE per group, and the number of basins with a score."""
+    g = df.groupby(by, sort=False)
+    return pd.DataFrame({"median_nse": g["nse"].median(), "median_kge": g["kge"].median(),
+                         "n_basins": g["nse"].count()})
+
+
+def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Dataset | None = None,
+              methods: Sequence[str] = ("dpl", "dpl_extra", "regionalization", "sceua"),
+              write: bool = True) -> dict:
+    """Run Case 2 and (``write``) save ``results/case2/metrics_<mode>.csv`` (long table: site,
+    method, seed, nse, kge, n_obs), ``medians_<mode>.csv`` and ``simulations_<mode>.nc``.
+
+    Returns dict with ``metrics`` (long DataFrame), ``medians``, ``simulations`` (xr.Dataset,
+    one variable per method, first seed), ``histories`` (method -> learning curve DataFrame),
+    ``wall_time_s`` (method -> seconds), ``basins``.
+    """
+    if ds is None or attrs is None:
+        ds, attrs = load_streamflow_data(config.basins, quick=config.quick_data)
+    basins = [str(b) for b in ds["site"].values]
+    rows, sims, hist, wall = [], {}, {}, {}
+    n8 = len(config.attributes)
+    for seed in config.seeds:
+        if "dpl" in methods:
+            r = run_dpl_hbv(ds, attrs, basins, basins, config.train_period, config.test_period, config.attributes,
+                            config.dpl, seed, config.warmup_days)
+            name = f"dPL gA+HBV ({n8} attr)"
+            rows.append(r.metrics.assign(method=name, seed=seed))
+            sims.setdefault(name, r.simulation)
+            hist.setdefault(name, r.history)
+            wall[name] = wall.get(name, 0.0) + r.wall_time_s
+        if "dpl_extra" in methods and config.extra_attributes:
+            r = run_dpl_hbv(ds, attrs, basins, basins, config.train_period, config.test_period,
+                            config.extra_attributes, config.dpl, seed, config.warmup_days)
+            name = f"dPL gA+HBV ({len(config.extra_attributes)} attr)"
+            rows.append(r.metrics.assign(method=name, seed=seed))
+            sims.setdefault(name, r.simulation)
+            hist.setdefault(name, r.history)
+            wall[name] = wall.get(name, 0.0) + r.wall_time_s
+    seed0 = config.seeds[0]
+    if "regionalization" in methods:
+        r = run_regionalization(ds, attrs, basins, basins, config.train_period, config.test_period, config.attributes,
+                                config.regionalization_max_evals, config.regionalization_complexes, config.objective,
+                                seed0, config.warmup_days, config.dpl.routing)
+        name = f"regionalization HBV ({n8} attr)"
+        rows.append(r.metrics.assign(method=name, seed=seed0))
+        sims[name], hist[name], wall[name] = r.simulation, r.learning_curve, r.wall_time_s
+    if "sceua" in methods:
+        r = run_sceua_hbv(ds, basins, config.train_period, config.test_period, config.sceua_max_evals,
+                          config.sceua_complexes, config.objective, seed0, config.warmup_days, config.dpl.routing)
+        name = "SCE-UA per basin HBV"
+        rows.append(r.metrics.assign(method=name, seed=seed0))
+        sims[name], hist[name], wall[name] = r.simulation, r.learning_curve, r.wall_time_s
+    table = pd.concat(rows, ignore_index=True)[["site", "method", "seed", "nse", "kge", "n_obs"]]
+    # per method: median over basins for each seed, then the mean over seeds
+    per_seed = table.groupby(["method", "seed"], sort=False)[["nse", "kge"]].median()
+    med = per_seed.groupby("method", sort=False).mean().rename(columns={"nse": "median_nse", "kge": "median_kge"})
+    med["n_basins"] = table.groupby("method", sort=False)["nse"].count() // table.groupby("method", sort=False)["seed"].nunique()
+    med["n_seeds"] = table.groupby("method", sort=False)["seed"].nunique()
+    simds = xr.Dataset({k: v for k, v in sims.items()})
+    if write:
+        out = results_dir("case2")
+        table.to_csv(out / f"metrics_{config.mode}.csv", index=False)
+        med.to_csv(out / f"medians_{config.mode}.csv")
+        _write_simulations(simds, out / f"simulations_{config.mode}.nc")
+    return {"metrics": table, "medians": med, "simulations": simds, "histories": hist, "wall_time_s": wall,
+            "basins": basins}
+
+
+# ============================================================================ Case 3: PUB
+def pub_folds_for(basins: Sequence[str], k: int, seed: int = 0) -> list[list[str]]:
+    """Random PUB folds (seeded) over ``basins``: disjoint, together all basins."""
+    return random_pub_folds(list(basins), k, seed)
+
+
+def run_pub_folds(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], config: Case3Config,
+                  methods: Sequence[str] = ("dpl", "regionalization"), write: bool = True,
+                  seed: int | None = None) -> pd.DataFrame:
+    """k-fold PUB: for every fold, train on the other folds and test on it, for each attribute
+    set (dPL) and each of ``config.regionalization_sets`` (regionalization); held-out basins
+    pooled. Returns a long table ``fold, site, method, attributes, seed, nse, kge, n_obs``
+    (and writes ``results/case3/pub_metrics_<mode>.csv``)."""
+    seeds = config.seeds if seed is None else (seed,)
+    rows = []
+    for i, test in enumerate(folds):
+        train = sorted(b for j, f in enumerate(folds) if j != i for b in f)
+        for label, names in config.attribute_sets.items():
+            if "dpl" in methods:
+                for s in seeds:
+                    r = run_dpl_hbv(ds, attrs, train, test, config.period, config.period, names, config.dpl, s,
+                                    config.warmup_days)
+                    rows.append(r.metrics.assign(fold=i, method=f"dPL gA+HBV ({len(names)} attr)", attributes=label,
+                                                 seed=s))
+            if "regionalization" in methods and label in config.regionalization_sets:
+                r = run_regionalization(ds, attrs, train, test, config.period, config.period, names,
+                                        config.regionalization_max_evals, config.regionalization_complexes,
+                                        config.objective, seeds[0], config.warmup_days, config.dpl.routing)
+                rows.append(r.metrics.assign(fold=i, method=f"regionalization HBV ({len(names)} attr)",
+                                             attributes=label, seed=seeds[0]))
+    table = pd.concat(rows, ignore_index=True)[["fold", "site", "method", "attributes", "seed", "nse", "kge", "n_obs"]]
+    if write:
+        table.to_csv(results_dir("case3") / f"pub_metrics_{config.mode}.csv", index=False)
+    return table
+
+
+def scaling_curve(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], config: Case3Config,
+                  write: bool = True) -> pd.DataFrame:
+    """PUB scaling curve: for every fold, seed and share ``f`` of ``config.fractions``, train gA +
+    HBV on the nested subset of the training folds (:func:`dplpaper.data.basin_fractions`, one
+    permutation per seed and fold) and test on the held-out fold. Regionalization is fitted at
+    share 1 (and at every share if ``config.scaling_regionalization``). Returns the per-basin long
+    table ``fraction, seed, fold, n_train, site, method, nse, kge``; writes
+    ``results/case3/scaling_<mode>.csv`` (summaries: :func:`scaling_summary`)."""
+    names = config.attribute_sets[config.scaling_attributes]
+    rows = []
+    for i, test in enumerate(folds):
+        train = sorted(b for j, f in enumerate(folds) if j != i for b in f)
+        for s in config.scaling_seeds:
+            subsets = basin_fractions(train, config.fractions, seed=1000 * int(s) + i)
+            for frac, sub in subsets.items():
+                if len(sub) < 2:
+                    continue
+                r = run_dpl_hbv(ds, attrs, sub, test, config.period, config.period, names, config.dpl, s,
+                                config.warmup_days)
+                rows.append(r.metrics.assign(fraction=frac, seed=s, fold=i, n_train=len(sub), method="dPL"))
+                if config.scaling_regionalization or frac == 1.0:
+                    if frac == 1.0 and s != config.scaling_seeds[0] and not config.scaling_regionalization:
+                        continue
+                    g = run_regionalization(ds, attrs, sub, test, config.period, config.period, names,
+                                            config.regionalization_max_evals, config.regionalization_complexes,
+                                            config.objective, int(s), config.warmup_days, config.dpl.routing)
+                    rows.append(g.metrics.assign(fraction=frac, seed=s, fold=i, n_train=len(sub),
+                                                 method="regionalization"))
+    table = pd.concat(rows, ignore_index=True)[["fraction", "seed", "fold", "n_train", "site", "method", "nse", "kge"]]
+    if write:
+        table.to_csv(results_dir("case3") / f"scaling_{config.mode}.csv", index=False)
+    return table
+
+
+def scaling_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Median held-out KGE (and NSE) pooled over folds, per method, share and seed; then mean and
+    spread over seeds. Columns: ``method, fraction, median_kge, median_kge_min, median_kge_max,
+    median_nse, n_train_mean, n_seeds``."""
+    per = table.groupby(["method", "fraction", "seed"]).agg(median_kge=("kge", "median"), median_nse=("nse", "median"),
+                                                            n_train=("n_train", "mean")).reset_index()
+    out = per.groupby(["method", "fraction"]).agg(median_kge=("median_kge", "mean"),
+                                                  median_kge_min=("median_kge", "min"),
+                                                  median_kge_max=("median_kge", "max"),
+                                                  median_nse=("median_nse", "mean"),
+                                                  n_train_mean=("n_train", "mean"),
+                                                  n_seeds=("seed", "nunique")).reset_index()
+    return out
+
+
+def matching_share(fractions: Sequence[float], values: Sequence[float], target: float) -> float:
+    """Smallest share at which the curve ``values(fractions)`` reaches ``target`` (linear
+    interpolation between neighbouring shares). Returns the first share if it already reaches
+    the target there, and NaN if it never does."""
+    f = np.asarray(fractions, dtype=float)
+    v = np.asarray(values, dtype=float)
+    order = np.argsort(f)
+    f, v = f[order], v[order]
+    if len(f) == 0 or not np.isfinite(target):
+        return float("nan")
+    if v[0] >= target:
+        return float(f[0])
+    for j in range(1, len(f)):
+        if v[j] >= target:
+            w = (target - v[j - 1]) / (v[j] - v[j - 1])
+            return float(f[j - 1] + w * (f[j] - f[j - 1]))
+    return float("nan")
