@@ -73,3 +73,16 @@ def read_claims() -> pd.DataFrame:
     cols = [f.name for f in Claim.__dataclass_fields__.values()]
     df = pd.DataFrame(rows, columns=cols)
     return df.sort_values(["case", "notebook"], kind="stable").reset_index(drop=True)
+
+
+def verdict(gap: float, mode: str, margin: float = 0.05) -> str:
+    """Replication verdict for a claim "ours beats the baseline" from the score gap (ours - baseline).
+
+    ``"no"`` when the gap is not positive (or NaN); ``"partly"`` in quick mode (few sites, small
+    budgets: the direction is shown, not the size) or when the gap is below ``margin``; else ``"yes"``.
+    """
+    if not gap > 0:
+        return "no"
+    if mode == "quick" or gap < margin:
+        return "partly"
+    return "yes"

@@ -16,3 +16,13 @@ def test_claim_rejects_unknown_labels():
         Claim("Case 1", "x", "1", "2", "maybe", "real", "quick", "nb")
     with pytest.raises(ValueError, match="data"):
         Claim("Case 1", "x", "1", "2", "yes", "synthetic", "quick", "nb")
+
+
+def test_verdict():
+    from dplpaper.results import verdict
+    assert verdict(-0.1, "full") == "no"
+    assert verdict(float("nan"), "full") == "no"
+    assert verdict(0.1, "quick") == "partly"
+    assert verdict(0.01, "full") == "partly"
+    assert verdict(0.1, "full") == "yes"
+    assert verdict(0.01, "full", margin=0.0) == "yes"
