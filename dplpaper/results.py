@@ -86,3 +86,14 @@ def verdict(gap: float, mode: str, margin: float = 0.05) -> str:
     if mode == "quick" or gap < margin:
         return "partly"
     return "yes"
+
+
+def benchmark_results(names=("hbv", "sceua", "sceua_overhead", "summary"),
+                      folder: Path | None = None) -> dict[str, dict | None]:
+    """The JSON written by ``make bench`` (``benchmarks/results/<name>.json``); ``None`` where absent."""
+    folder = Path(folder) if folder is not None else ROOT / "benchmarks" / "results"
+    out = {}
+    for name in names:
+        path = folder / f"{name}.json"
+        out[name] = json.loads(path.read_text()) if path.exists() else None
+    return out

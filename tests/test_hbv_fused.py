@@ -161,3 +161,102 @@ def test_auto_backend_uses_fused(monkeypatch):
     calls.clear()
     m(f, rand_params(m, 2), return_fluxes=True)  # fluxes: reference loop
     assert not calls
+
+
+# ---------------------------------------------------------------- lane blocking, routing, forcing check
+@pytest.mark.parametrize("B,M", [(70, 1), (37, 3), (5, 16), (2, 40)])
+def test_lane_blocks_match_reference_and_threads(B, M):
+    """Many sites per lane block (nmul=1, 3), partial blocks, and M above the block width."""
+    T = 70
+    ref, fus = pair(M)
+    f = make_forcing(T, B, seed=B + M)
+    p = rand_params(ref, B, seed=B).requires_grad_()
+    a = ref(f, p, warmup=10)["streamflow"]
+    ga = torch.autograd.grad(a.sum(), p)[0]
+    n0 = torch.get_num_threads()
+    outs = []
+    try:
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            b = fus(f, p, warmup=10)["streamflow"]
+            outs.append((b.detach(), torch.autograd.grad(b.sum(), p)[0]))
+    finally:
+        torch.set_num_threads(n0)
+    assert torch.allclose(outs[0][0], a, rtol=1e-12, atol=1e-13)
+    assert torch.allclose(outs[0][1], ga, rtol=1e-9, atol=1e-9 * float(ga.abs().max()))
+    for b, g in outs[1:]:
+        assert torch.equal(b, outs[0][0]) and torch.equal(g, outs[0][1])
+
+
+@pytest.mark.parametrize("H", [0, 3, 14])
+@pytest.mark.parametrize("B", [3, 21])
+def test_route_fused_matches_route(H, B):
+    from dplpaper.models.hbv import gamma_unit_hydrograph, route
+
+    T = 40
+    g = torch.Generator().manual_seed(H + B)
+    q = torch.rand(T, B, generator=g, dtype=F64).requires_grad_()
+    hist = torch.rand(H, B, generator=g, dtype=F64)
+    a = (torch.rand(B, generator=g, dtype=F64) * 2.9 + 0.1).requires_grad_()
+    th = (torch.rand(B, generator=g, dtype=F64) * 6.5 + 0.5).requires_grad_()
+    uh = gamma_unit_hydrograph(a, th)
+    ref = route(torch.cat([hist, q]), uh)[H:]
+    got = hbv_fused.route_fused(q, uh, hist if H else None)
+    assert torch.allclose(got, ref, rtol=1e-13, atol=1e-14)
+    w = torch.rand(T, B, generator=g, dtype=F64)
+    gr = torch.autograd.grad((ref * w).sum(), (q, a, th), retain_graph=True)
+    gf = torch.autograd.grad((got * w).sum(), (q, a, th))
+    for x, y in zip(gf, gr):
+        assert torch.allclose(x, y, rtol=1e-11, atol=1e-13)
+    uh2 = uh.detach().clone().requires_grad_()
+    q2 = q.detach()[:12].clone().requires_grad_()
+    fn = lambda qq, u: hbv_fused.HBVRouteFunction.apply(qq, u, hist[:, :] if H else None)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (q2, uh2), eps=1e-6, atol=1e-8)
+
+
+def test_forcing_ok_and_check_forcing_errors():
+    from dplpaper.models.hbv import check_forcing
+
+    f = make_forcing(30, 4, seed=13)
+    assert hbv_fused.available()
+    assert hbv_fused.forcing_ok(f) and hbv_fused.forcing_ok(f.float()) and hbv_fused.forcing_ok(f.numpy())
+    for c, v in ((0, -1.0), (1, float("nan")), (2, float("inf")), (0, float("nan")), (1, float("-inf"))):
+        g = f.clone()
+        g[17, 2, c] = v
+        assert not hbv_fused.forcing_ok(g)
+        with pytest.raises(ValueError, match="site index 2, day index 17"):
+            check_forcing(g)
+    g = f.clone()
+    g[5, 1, 1] = -40.0  # cold is fine
+    assert hbv_fused.forcing_ok(g)
+    assert not hbv_fused.forcing_ok(f[:, :, :2])  # not [..., 3]: caller's own check decides
+
+
+def test_forward_numpy_routing_float32_and_many_sites():
+    T, B, W = 200, 45, 30
+    m = HBV(nmul=1, backend="torch")
+    f = make_forcing(T, B, seed=14)
+    u = rand_params(m, B, seed=14)
+    q_model = m(f, u, warmup=W)["streamflow"].numpy()
+    phys = m.parameter_table.to_physical(u.numpy(), dim=-2)
+    q64 = hbv_fused.hbv_forward_numpy(f.numpy(), phys, warmup=W)
+    assert np.allclose(q64, q_model, rtol=1e-11, atol=1e-12)
+    q32 = hbv_fused.hbv_forward_numpy(f.numpy().astype(np.float32), phys.astype(np.float32), warmup=W, nthreads=2)
+    assert np.allclose(q32, q_model, rtol=1e-3, atol=1e-3)
+    q32b = hbv_fused.hbv_forward_numpy(f.numpy().astype(np.float32), phys.astype(np.float32), warmup=W, nthreads=1)
+    assert np.array_equal(q32, q32b)
+
+
+def test_forward_numpy_forcing_index_equals_tiled():
+    T, S, K = 120, 3, 5
+    m = HBV(nmul=1, backend="torch")
+    f = make_forcing(T, S, seed=15).numpy()
+    u = rand_params(m, S * K, seed=15).numpy()
+    phys = m.parameter_table.to_physical(u, dim=-2)
+    idx = np.repeat(np.arange(S), K)  # row s*K + k runs on basin s
+    tiled = np.ascontiguousarray(f[:, idx])
+    a = hbv_fused.hbv_forward_numpy(tiled, phys, warmup=20)
+    b = hbv_fused.hbv_forward_numpy(f, phys, warmup=20, forcing_index=idx)
+    assert np.array_equal(a, b)
+    with pytest.raises(ValueError, match="forcing_index"):
+        hbv_fused.hbv_forward_numpy(f, phys, forcing_index=idx + 1)

@@ -26,3 +26,10 @@ def test_verdict():
     assert verdict(0.01, "full") == "partly"
     assert verdict(0.1, "full") == "yes"
     assert verdict(0.01, "full", margin=0.0) == "yes"
+
+
+def test_benchmark_results_reads_json(tmp_path):
+    from dplpaper.results import benchmark_results
+    (tmp_path / "hbv.json").write_text('{"a": 1}')
+    res = benchmark_results(("hbv", "sceua"), folder=tmp_path)
+    assert res == {"hbv": {"a": 1}, "sceua": None}

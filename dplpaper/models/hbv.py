@@ -155,6 +155,10 @@ def check_forcing(forcing: torch.Tensor) -> None:
         raise ValueError(f"HBV forcing must be [time, site, 3] (precip, temp, pet); got {tuple(forcing.shape)}")
     names = ("precip", "temp", "pet")
     if forcing.device.type == "cpu" and forcing.dtype in (torch.float32, torch.float64):
+        from dplpaper.models import hbv_fused
+
+        if hbv_fused.forcing_ok(forcing):  # one branch-free C pass (False: no C backend, or a bad value)
+            return
         a = forcing.detach().numpy()  # one single-threaded pass, no tensor-op dispatch
         if np.isfinite(a).all() and not (a[..., 0] < 0).any() and not (a[..., 2] < 0).any():
             return
@@ -377,7 +381,11 @@ class HBV(ProcessModel):
             ra = rp[:, -2, :].mean(-1)
             rb = rp[:, -1, :].mean(-1)
             uh = gamma_unit_hydrograph(ra + 0.1, rb + 0.5)
-            if q_warm is not None:
+            if use_fused:  # same convolution in C (the grouped conv1d costs more than HBV itself)
+                from dplpaper.models.hbv_fused import route_fused
+
+                routed = route_fused(q, uh, None if q_warm is None else q_warm[-(UH_LENGTH - 1):].detach())
+            elif q_warm is not None:
                 hist = q_warm[-(UH_LENGTH - 1):].detach()
                 routed = route(torch.cat([hist, q]), uh)[hist.shape[0]:]
             else:

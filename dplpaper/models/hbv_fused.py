@@ -5,12 +5,15 @@ per day, so a 3-year run of 100 sites spends its time in the PyTorch dispatcher 
 autograd graph (tens of thousands of nodes). Here one C call runs the forward loop (saving
 the 5 states and the soil-wetness power per step), and one C call runs the adjoint loop
 backwards in time; both are wrapped in a :class:`torch.autograd.Function`. The nmul average
-is taken inside C. Routing (a 15-tap convolution) stays in PyTorch. The forward pass keeps
-only the states every 32 days; the backward pass re-runs each 32-day chunk from its
-checkpoint into a small per-thread tape that stays in cache and sweeps it backwards (a full
-tape would be ~50 MB at 100 sites x 16 components x 3 years, and memory traffic, not
-arithmetic, would then set the speed). The inner loop over components is branch-free and
-vectorised (AVX-512/AVX2/SSE2 clones chosen at load time), with an inline exp/log.
+is taken inside C. The forward pass keeps only the states every 32 days; the backward pass
+re-runs each 32-day chunk from its checkpoint into a small per-thread tape that stays in cache
+and sweeps it backwards (a full tape would be ~50 MB at 100 sites x 16 components x 3 years, and
+memory traffic, not arithmetic, would then set the speed). The step loop runs over "lanes"
+(site x component pairs, a block of ~32 at a time), so it is vectorised (AVX-512/AVX2/SSE2
+clones chosen at load time) at nmul = 1 as well as at nmul = 16, with an inline exp/log.
+The gamma unit-hydrograph routing (:func:`route_fused`, forward and adjoint) and the forcing
+check (:func:`forcing_ok`) are in C too: at nmul = 1 the grouped ``conv1d`` of the reference
+routing and its backward cost more than the whole HBV run.
 
 Build: ``_csrc/hbv.c`` is compiled with gcc (``$CC``, else ``gcc``/``cc``) at first use, with
 ``-O3 -fPIC -shared -std=c99 -ffp-contract=off -fno-trapping-math -fno-math-errno -pthread``.
@@ -19,9 +22,13 @@ working) and reproducibility are kept; ``-fno-trapping-math`` only lets gcc eval
 sides of a select, which changes no result. No ``-march=native``: the library carries
 AVX-512/AVX2/baseline clones and picks one at load time, and FMA contraction is off, so all
 clones give the same bits. Sites are split into ``torch.get_num_threads()`` contiguous
-blocks, one pthread each (not OpenMP: a second OpenMP runtime next to PyTorch's spin-waits
-and steals the cores); each site always runs the same code, so results are bit-for-bit
-identical for any thread count. The library is cached in ``$DPLPAPER_CACHE`` (default
+ranges, one thread each. Where PyTorch itself runs on GNU OpenMP (``libgomp.so.1`` already in
+the process, the pip wheels on Linux) the library is built with ``-fopenmp`` and uses that same
+runtime, i.e. PyTorch's own worker threads (still spinning after the previous tensor op, they
+pick the work up at once instead of competing with new threads for the cores); elsewhere, or
+with ``DPLPAPER_NO_OPENMP=1``, plain pthreads (a second OpenMP runtime would spin-wait next to
+PyTorch's). Each lane always runs the same code, so results are bit-for-bit identical for any
+thread count and either threading. The library is cached in ``$DPLPAPER_BUILD_CACHE`` (default
 ``~/.cache/dplpaper``) under a name holding the hash of the source and flags, and loaded
 with :mod:`ctypes`. ``DPLPAPER_NO_C=1`` disables the backend (``HBV(backend="auto")`` then
 runs the PyTorch loop, ``backend="fused"`` warns and does the same).
@@ -30,6 +37,7 @@ Public API:
     :func:`available`, :func:`unavailable_reason`
     :func:`hbv_fused_run` (differentiable, torch) — used by ``HBV(backend="fused"|"auto")``
     :func:`hbv_forward_numpy` (forward only, NumPy, no torch overhead) — for SCE-UA.
+    :func:`route_fused` (differentiable gamma-UH routing in C), :func:`forcing_ok` (fast check).
 """
 from __future__ import annotations
 
@@ -54,8 +62,31 @@ _reason: str | None = None
 _tried = False
 
 
+_OMP_FLAGS = ["-fopenmp", "-DHBV_OPENMP"]
+
+
+def _share_openmp() -> bool:
+    """Use OpenMP threads only where they are PyTorch's own pool: torch runs on OpenMP and a
+    ``libgomp.so.1`` is already mapped into this process (ours then resolves to that same copy,
+    by its soname). Elsewhere (Intel/LLVM OpenMP, macOS, ``DPLPAPER_NO_OPENMP=1``) plain pthreads:
+    a second OpenMP runtime would spin-wait next to PyTorch's and steal its cores."""
+    if os.environ.get("DPLPAPER_NO_OPENMP", "") not in ("", "0"):
+        return False
+    try:
+        if "OpenMP" not in torch.__config__.parallel_info().split("ATen parallel backend:")[-1]:
+            return False
+        with open("/proc/self/maps") as fh:
+            return any("libgomp.so.1" in line or "libgomp-" in line for line in fh)
+    except (OSError, AttributeError, RuntimeError):
+        return False
+
+
 def _cache_dir() -> Path:
-    d = os.environ.get("DPLPAPER_CACHE")
+    """Where the compiled kernel lives: ``$DPLPAPER_BUILD_CACHE``, else ``~/.cache/dplpaper``.
+
+    Kept apart from the data cache (``$DPLPAPER_CACHE``), which tests point at temporary
+    folders: the kernel is keyed by the hash of its source and flags, so it is never stale."""
+    d = os.environ.get("DPLPAPER_BUILD_CACHE")
     return Path(d) if d else Path.home() / ".cache" / "dplpaper"
 
 
@@ -88,14 +119,15 @@ def _load():
             return None
         src = _SRC.read_bytes()
         errors = []
-        for flags in (_FLAGS,):
+        candidates = [_FLAGS + _OMP_FLAGS, _FLAGS] if _share_openmp() else [_FLAGS]
+        for flags in candidates:
             key = hashlib.sha256(src + " ".join([cc, *flags]).encode()).hexdigest()[:16]
             path = _cache_dir() / f"hbv_{key}.so"
             try:
                 if not path.exists():
                     _compile(cc, flags, path)
                 lib = ctypes.CDLL(str(path))
-                if lib.hbv_abi_version() != 4:
+                if lib.hbv_abi_version() != 5:
                     raise OSError("ABI version mismatch")
             except (OSError, subprocess.SubprocessError) as e:
                 msg = getattr(e, "stderr", None) or str(e)
@@ -113,10 +145,27 @@ def _setup(lib) -> None:
     for sfx in ("_f64", "_f32"):
         fw = getattr(lib, "hbv_forward" + sfx)
         fw.argtypes = [P, P, I, I, I, I, I, P, P, P, P, I]
-        fw.restype = None
+        fw.restype = I
         bw = getattr(lib, "hbv_backward" + sfx)
         bw.argtypes = [P, P, I, I, I, I, I, P, P, P, P, P, I]
-        bw.restype = None
+        bw.restype = I
+        rf = getattr(lib, "hbv_route_forward" + sfx)
+        rf.argtypes = [P, P, I, P, I, I, I, P, I]
+        rf.restype = I
+        rb = getattr(lib, "hbv_route_backward" + sfx)
+        rb.argtypes = [P, P, I, P, I, I, I, P, P, P, I]
+        rb.restype = I
+        fm = getattr(lib, "hbv_forward_mapped" + sfx)
+        fm.argtypes = [P, I, P, P, I, I, I, I, I, P, P, P, P, I, I]
+        fm.restype = I
+        fb = getattr(lib, "hbv_forcing_bad" + sfx)
+        fb.argtypes = [P, ctypes.c_long]
+        fb.restype = I
+
+
+def _ok(rc: int) -> None:
+    if rc != 0:
+        raise MemoryError(f"fused HBV: the C kernel could not allocate its work buffers (code {rc})")
 
 
 def available() -> bool:
@@ -168,9 +217,9 @@ class HBVFusedFunction(torch.autograd.Function):
         q = forcing.new_empty((T, B))
         st = states0.new_empty((B, 5, M))
         save = forcing.new_empty((B, _n_ckpt(T), 5, M))  # state checkpoints
-        getattr(lib, "hbv_forward" + _sfx(forcing.dtype))(
+        _ok(getattr(lib, "hbv_forward" + _sfx(forcing.dtype))(
             _ptr(forcing), _ptr(par), int(dynamic), T, B, M, int(betaet), _ptr(states0), _ptr(st), _ptr(q),
-            _ptr(save), torch.get_num_threads())
+            _ptr(save), torch.get_num_threads()))
         ctx.save_for_backward(forcing, par, save)
         return q, st
 
@@ -184,9 +233,9 @@ class HBVFusedFunction(torch.autograd.Function):
         gst_ptr = None if gst is None else gst.to(forcing.dtype).contiguous()
         gpar = torch.empty_like(par)
         gs0 = forcing.new_empty((B, 5, M))
-        getattr(lib, "hbv_backward" + _sfx(forcing.dtype))(
+        _ok(getattr(lib, "hbv_backward" + _sfx(forcing.dtype))(
             _ptr(forcing), _ptr(par), int(par.ndim == 4), T, B, M, int(NP == 13), _ptr(save), _ptr(gq),
-            None if gst_ptr is None else _ptr(gst_ptr), _ptr(gpar), _ptr(gs0), torch.get_num_threads())
+            None if gst_ptr is None else _ptr(gst_ptr), _ptr(gpar), _ptr(gs0), torch.get_num_threads()))
         return None, gpar, gs0
 
 
@@ -224,15 +273,107 @@ def _forward_only(forcing, par, states0):
     states0 = states0.detach().contiguous()
     q = forcing.new_empty((T, B))
     st = states0.new_empty(states0.shape)
-    getattr(lib, "hbv_forward" + _sfx(forcing.dtype))(
+    _ok(getattr(lib, "hbv_forward" + _sfx(forcing.dtype))(
         _ptr(forcing), _ptr(par), int(par.ndim == 4), T, B, M, int(par.shape[-2] == 13), _ptr(states0), _ptr(st),
-        _ptr(q), None, torch.get_num_threads())
+        _ptr(q), None, torch.get_num_threads()))
     return q, st
+
+
+def forcing_ok(forcing) -> bool:
+    """One C pass: ``True`` when precip and pet are finite and >= 0 and temp is finite everywhere.
+
+    ``forcing`` is ``[..., 3]`` (torch tensor or NumPy array, float32/float64, CPU); ``False`` also
+    when the fast check does not apply (caller then runs its own, locating check), including
+    before the library was first loaded (this check never triggers the compilation itself).
+    """
+    lib = _lib
+    if lib is None:
+        return False
+    if isinstance(forcing, torch.Tensor):
+        if forcing.device.type != "cpu" or forcing.dtype not in (torch.float32, torch.float64) \
+                or not forcing.is_contiguous():
+            return False
+        dtype = forcing.dtype
+    else:
+        if not isinstance(forcing, np.ndarray) or forcing.dtype not in (np.float32, np.float64) \
+                or not forcing.flags.c_contiguous:
+            return False
+        dtype = forcing.dtype.type
+    if forcing.ndim < 1 or forcing.shape[-1] != 3:
+        return False
+    n = forcing.numel() // 3 if isinstance(forcing, torch.Tensor) else forcing.size // 3
+    return getattr(lib, "hbv_forcing_bad" + _sfx(dtype))(_ptr(forcing), n) == 0
+
+
+class HBVRouteFunction(torch.autograd.Function):
+    """``(q [T,B], uh [B,L], hist [H,B]) -> routed [T,B]``: causal convolution in C.
+
+    ``out[t] = sum_j uh[:, j] * x[H + t - j]`` with ``x = cat(hist, q)`` (zero before its start),
+    i.e. ``route(cat(hist, q), uh)[H:]`` of :func:`dplpaper.models.hbv.route`. Differentiable
+    with respect to ``q`` and ``uh`` (``hist`` is a constant: the warm-up flow).
+    """
+
+    @staticmethod
+    def forward(ctx, q, uh, hist):
+        lib = _load()
+        T, B = q.shape
+        L = uh.shape[1]
+        q = q.contiguous()
+        uh = uh.contiguous()
+        H = 0 if hist is None else hist.shape[0]
+        hist = None if hist is None else hist.detach().contiguous()
+        out = q.new_empty((T, B))
+        _ok(getattr(lib, "hbv_route_forward" + _sfx(q.dtype))(
+            _ptr(q), None if hist is None else _ptr(hist), H, _ptr(uh), T, B, L, _ptr(out), torch.get_num_threads()))
+        ctx.save_for_backward(q, uh, hist)
+        return out
+
+    @staticmethod
+    def backward(ctx, gout):
+        q, uh, hist = ctx.saved_tensors
+        lib = _load()
+        T, B = q.shape
+        L = uh.shape[1]
+        H = 0 if hist is None else hist.shape[0]
+        gout = gout.to(q.dtype).contiguous()
+        gq = torch.empty_like(q)
+        guh = torch.empty_like(uh)
+        _ok(getattr(lib, "hbv_route_backward" + _sfx(q.dtype))(
+            _ptr(q), None if hist is None else _ptr(hist), H, _ptr(uh), T, B, L, _ptr(gout), _ptr(gq), _ptr(guh),
+            torch.get_num_threads()))
+        return gq, guh, None
+
+
+def route_fused(q: torch.Tensor, uh: torch.Tensor, hist: torch.Tensor | None = None) -> torch.Tensor:
+    """Gamma-UH routing in C; equals ``route(cat([hist, q]), uh)[len(hist):]`` (to rounding).
+
+    Args:
+        q: ``[time, site]`` unrouted flow (mm/d); CPU float32/float64.
+        uh: ``[site, L]`` unit hydrograph (weights for lags 0..L-1).
+        hist: optional ``[H, site]`` flow before ``q`` (e.g. the last warm-up days), treated as constant.
+    Returns: ``[time, site]`` routed flow.
+    """
+    if not available():
+        raise RuntimeError(f"fused HBV backend unavailable: {unavailable_reason()}")
+    uh = uh.to(q.dtype)
+    if hist is not None:
+        hist = hist.to(q.dtype)
+        if hist.shape[0] == 0:
+            hist = None
+    if torch.is_grad_enabled() and (q.requires_grad or uh.requires_grad):
+        return HBVRouteFunction.apply(q, uh, hist)
+    with torch.no_grad():
+        return HBVRouteFunction.forward(_NoCtx(), q, uh, hist)
+
+
+class _NoCtx:
+    def save_for_backward(self, *a):
+        pass
 
 
 def hbv_forward_numpy(forcing: np.ndarray, params_physical: np.ndarray, warmup: int = 0,
                       initial_states: np.ndarray | None = None, nthreads: int | None = None,
-                      return_unrouted: bool = False) -> np.ndarray:
+                      return_unrouted: bool = False, forcing_index: np.ndarray | None = None) -> np.ndarray:
     """Forward-only HBV in C on NumPy arrays (no autograd, no torch dispatch): for SCE-UA.
 
     Args:
@@ -245,6 +386,9 @@ def hbv_forward_numpy(forcing: np.ndarray, params_physical: np.ndarray, warmup: 
         initial_states: ``[site, 5, nmul]`` (mm); default 0.001 everywhere.
         nthreads: threads (default ``torch.get_num_threads()``).
         return_unrouted: return the unrouted runoff even when routing rows are present.
+        forcing_index: optional ``[site]`` integers: parameter row ``i`` runs on forcing column
+            ``forcing_index[i]`` (then ``forcing`` is ``[time, n_basins, 3]`` and ``site`` may be
+            larger, e.g. many candidate parameter sets per basin, without copying the forcing).
     Returns:
         streamflow ``[time - warmup, site]`` (mm/d) in the dtype of ``forcing`` — routed with the
         gamma unit hydrograph when the routing rows are present, identical (to rounding) to
@@ -260,8 +404,16 @@ def hbv_forward_numpy(forcing: np.ndarray, params_physical: np.ndarray, warmup: 
     sfx = _sfx(dt)
     if forcing.ndim != 3 or forcing.shape[2] != 3:
         raise ValueError(f"forcing must be [time, site, 3], got {forcing.shape}")
-    T, B, _ = forcing.shape
+    T, Bf, _ = forcing.shape
     par = np.asarray(params_physical)
+    fidx = None
+    if forcing_index is not None:
+        fidx = np.ascontiguousarray(forcing_index, dtype=np.intc)
+        if fidx.ndim != 1 or (fidx.size and (fidx.min() < 0 or fidx.max() >= Bf)):
+            raise ValueError(f"forcing_index must be [site] integers in [0, {Bf}), got shape {fidx.shape}")
+        B = fidx.shape[0]
+    else:
+        B = Bf
     n = par.shape[-2]
     if n not in (12, 13, 14, 15) or par.shape[-3] != B or (par.ndim == 4 and par.shape[0] != T):
         raise ValueError(f"params_physical must be [site={B}, 12..15, nmul] (or [{T}, ...]), got {par.shape}")
@@ -276,21 +428,32 @@ def hbv_forward_numpy(forcing: np.ndarray, params_physical: np.ndarray, warmup: 
     q = np.empty((T, B), dtype=dt)
     st = np.empty_like(s0)
     nth = torch.get_num_threads() if nthreads is None else int(nthreads)
-    getattr(lib, "hbv_forward" + sfx)(_ptr(forcing), _ptr(core), int(core.ndim == 4), T, B, M, int(n_core == 13),
-                                      _ptr(s0), _ptr(st), _ptr(q), None, nth)
-    if not routing or return_unrouted:
+    uh = None
+    if routing and not return_unrouted:
+        rp = par[-1] if par.ndim == 4 else par
+        alpha = rp[:, -2, :].astype(np.float64).mean(-1) + 0.1
+        theta = rp[:, -1, :].astype(np.float64).mean(-1) + 0.5
+        t = np.arange(UH_LENGTH) + 0.5
+        logw = (alpha[:, None] - 1.0) * np.log(t)[None, :] - t[None, :] / theta[:, None]
+        logw -= logw.max(axis=1, keepdims=True)
+        uh = np.exp(logw)
+        uh = np.ascontiguousarray(uh / uh.sum(axis=1, keepdims=True), dtype=dt)  # [B, L]
+    if fidx is None and (uh is None or M != 1):
+        _ok(getattr(lib, "hbv_forward" + sfx)(_ptr(forcing), _ptr(core), int(core.ndim == 4), T, B, M,
+                                              int(n_core == 13), _ptr(s0), _ptr(st), _ptr(q), None, nth))
+    else:  # mapped forcing and/or routing inside the time loop (M == 1)
+        in_loop = uh is not None and M == 1
+        _ok(getattr(lib, "hbv_forward_mapped" + sfx)(
+            _ptr(forcing), Bf, None if fidx is None else _ptr(fidx), _ptr(core), int(core.ndim == 4), T, B, M,
+            int(n_core == 13), _ptr(s0), _ptr(st), _ptr(q), _ptr(uh) if in_loop else None, UH_LENGTH, nth))
+        if in_loop:
+            return q[warmup:]
+    if uh is None:
         return q[warmup:]
-    rp = par[-1] if par.ndim == 4 else par
-    alpha = rp[:, -2, :].astype(np.float64).mean(-1) + 0.1
-    theta = rp[:, -1, :].astype(np.float64).mean(-1) + 0.5
-    t = np.arange(UH_LENGTH) + 0.5
-    logw = (alpha[:, None] - 1.0) * np.log(t)[None, :] - t[None, :] / theta[:, None]
-    logw -= logw.max(axis=1, keepdims=True)
-    uh = np.exp(logw)
-    uh /= uh.sum(axis=1, keepdims=True)  # [B, L]
     start = max(warmup - (UH_LENGTH - 1), 0)
-    qq = q[start:].astype(np.float64)
-    out = np.zeros_like(qq)
-    for j in range(UH_LENGTH):
-        out[j:] += uh[None, :, j] * qq[: qq.shape[0] - j]
-    return out[warmup - start:].astype(dt)
+    hist = q[start:warmup]
+    main = q[warmup:]
+    out = np.empty_like(main)
+    _ok(getattr(lib, "hbv_route_forward" + sfx)(_ptr(main), _ptr(hist) if hist.shape[0] else None, hist.shape[0],
+                                                _ptr(uh), main.shape[0], B, UH_LENGTH, _ptr(out), nth))
+    return out

@@ -14,32 +14,55 @@
  *   q        [T][B]             unrouted runoff averaged over the M components (mm/d)
  *   ckpt     [B][NC][5][M]      states at the start of every HBV_CHUNK-th step (checkpoints),
  *                               NC = ceil(T / HBV_CHUNK)
+ * Lanes: the unit of computation is a lane = one component of one site. Sites are taken in blocks
+ * of G = max(1, HBV_LANES / M) consecutive sites (G*M lanes, padded with copies of the last lane to
+ * a multiple of HBV_VL); a block's parameters [NP][lanes] and states [5][lanes] are gathered into
+ * small lane-major buffers, each day's forcing is broadcast to the lanes of its site, and the
+ * step loop runs over all lanes of the block. So nmul = 1 vectorises across sites exactly as
+ * nmul = 16 does across components (the previous layout looped over components only and ran
+ * scalar at nmul = 1). Each lane's arithmetic is the same whatever block, vector width or thread
+ * computes it, and the nmul average is a sequential sum over m, so results do not depend on the
+ * blocking or the thread count.
  * Memory: the backward pass does not read a full tape of intermediates (T*B*M*7 values, tens of MB
  * that would make both passes memory-bound); it re-runs the forward pass chunk by chunk from the
- * checkpoints into a small per-thread tape [HBV_CHUNK][NS][M] that stays in cache (NS = 7, or 9
+ * checkpoints into a small per-thread tape [HBV_CHUNK][NS][lanes] that stays in cache (NS = 7, or 9
  * with BETAET: the 5 states, w = (SM/FC)^BETA, log(SM/FC), ET factor^BETAET and its log), then
  * sweeps that chunk backwards. The re-run uses the same code, so it reproduces the same bits.
  *
- * Speed: the inner loop over the M components is branch-free (selects only) and calls no
- * library function (x^p = exp(p log x) with the inline polynomial hbv_log/hbv_exp below,
- * accurate to a few ulp), so gcc vectorises it; per-site workers are compiled for AVX-512,
- * AVX2 and baseline x86-64 (target_clones, chosen at load time). Contraction into FMA is off
- * (-ffp-contract=off), so every clone gives the same bits.
- * Threads: sites are split into contiguous blocks over pthreads; each site is always computed
- * by the same code, so results do not depend on the thread count.
+ * Speed: the inner loop over lanes is branch-free (selects only) and calls no library function
+ * (x^p = exp(p log x) with the inline polynomial hbv_log/hbv_exp below, accurate to a few ulp), so
+ * gcc vectorises it; per-block workers are compiled for AVX-512, AVX2 and baseline x86-64
+ * (target_clones, chosen at load time). Contraction into FMA is off (-ffp-contract=off), so every
+ * clone gives the same bits.
+ * Threads: sites are split into contiguous ranges, one per thread (blocks inside a range): with
+ * -DHBV_OPENMP the threads of the process's OpenMP runtime (PyTorch's libgomp), else pthreads.
+ * Also here: the gamma-UH routing convolution and its adjoint (vectorised over sites), and a
+ * one-pass forcing validity check.
  *
  * The file includes itself twice to instantiate a double (_f64) and a float (_f32) version.
  */
 #ifndef HBV_TEMPLATE_PASS
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200112L
+#endif
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#ifdef HBV_OPENMP
+#include <omp.h>
+#endif
 
 #define NS_BASE 7
 #define HBV_CHUNK 32
+/* lanes (site x component pairs) computed together: a block holds max(1, HBV_LANES / M) sites,
+ * padded to a multiple of HBV_VL lanes (one AVX-512 register of floats) */
+#ifndef HBV_LANES
+#define HBV_LANES 64
+#endif
+#define HBV_VL 16
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(HBV_NO_CLONES)
 #define HBV_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -48,26 +71,44 @@
 #endif
 #define HBV_INLINE static inline __attribute__((always_inline))
 
-int hbv_abi_version(void) { return 4; }
+int hbv_abi_version(void) { return 5; }
+int hbv_lanes(void) { return HBV_LANES; }
+static int hbv_sites_per_block(int M) { return M >= HBV_LANES ? 1 : HBV_LANES / M; }
 int hbv_chunk(void) { return HBV_CHUNK; }
-int hbv_has_openmp(void) { return 0; }  /* threads are plain pthreads (see hbv_parallel) */
+#ifdef HBV_OPENMP
+int hbv_has_openmp(void) { return 1; }  /* threads: the process's OpenMP runtime (see hbv_parallel) */
+#else
+int hbv_has_openmp(void) { return 0; }  /* threads: plain pthreads (see hbv_parallel) */
+#endif
 
-/* ---- threads: sites [0, B) are cut into nthreads contiguous blocks, one pthread each (the
- * calling thread runs block 0). Plain pthreads rather than OpenMP: an OpenMP runtime of our
- * own would spin-wait next to PyTorch's, fighting over the cores between calls. */
+/* ---- threads: sites [0, B) are cut into nthreads contiguous ranges, one thread each (the
+ * calling thread runs range 0). With HBV_OPENMP (set by hbv_fused.py only when PyTorch's own
+ * libgomp is in the process, so this library shares it): an OpenMP parallel region; otherwise
+ * pthreads (an OpenMP runtime of our own would spin-wait next to PyTorch's). */
 typedef void (*hbv_job_fn)(void *ctx, int b0, int b1);
 typedef struct { hbv_job_fn fn; void *ctx; int b0, b1; } hbv_job;
 
+#ifndef HBV_OPENMP
 static void *hbv_thread_main(void *arg) {
     hbv_job *j = (hbv_job *)arg;
     j->fn(j->ctx, j->b0, j->b1);
     return NULL;
 }
+#endif
 
 static void hbv_parallel(hbv_job_fn fn, void *ctx, int B, int nthreads) {
     if (nthreads > B) nthreads = B;
     if (nthreads > 64) nthreads = 64;
     if (nthreads <= 1) { fn(ctx, 0, B); return; }
+#ifdef HBV_OPENMP
+    /* the OpenMP runtime PyTorch already runs (same libgomp.so.1, loaded once per process): its
+     * workers, often still spinning after the previous tensor operation, take the blocks at once */
+#pragma omp parallel num_threads(nthreads)
+    {
+        const int k = omp_get_thread_num(), n = omp_get_num_threads();
+        fn(ctx, (int)((long)B * k / n), (int)((long)B * (k + 1) / n));
+    }
+#else
     hbv_job jobs[64];
     pthread_t th[64];
     int started[64];
@@ -83,6 +124,7 @@ static void hbv_parallel(hbv_job_fn fn, void *ctx, int B, int nthreads) {
         if (started[k]) pthread_join(th[k], NULL);
         else fn(ctx, jobs[k].b0, jobs[k].b1);  /* could not start a thread: run its block here */
     }
+#endif
 }
 
 /* ---- branch-free log / exp (double). log: x > 0 finite; exp: returns 0 below -708. */
@@ -178,15 +220,18 @@ HBV_INLINE float hbv_exp_f32(float y) {
 #define SFX(n) n##_f64
 #define HLOG hbv_log_f64
 #define HEXP hbv_exp_f64
+#define HMAX DBL_MAX
 #include "hbv.c"
 #undef REAL
 #undef SFX
 #undef HLOG
 #undef HEXP
+#undef HMAX
 #define REAL float
 #define SFX(n) n##_f32
 #define HLOG hbv_log_f32
 #define HEXP hbv_exp_f32
+#define HMAX FLT_MAX
 #include "hbv.c"
 
 #else /* ------------------------------------------------------------ template body */
@@ -194,17 +239,21 @@ HBV_INLINE float hbv_exp_f32(float y) {
 #define ZERO ((REAL)0)
 #define ONE ((REAL)1)
 
-/* One day for the M components of one site: states updated in place; returns sum_m q. */
-HBV_INLINE REAL SFX(fwd_step)(const int M, const REAL P, const REAL Tm, const REAL E, const REAL *restrict p,
-                              REAL *restrict SP, REAL *restrict MW, REAL *restrict SM, REAL *restrict SUZ,
-                              REAL *restrict SLZ, REAL *restrict sv, REAL *restrict qm, const int betaet,
-                              const int do_save)
+/* One day for NL lanes (lane = one component of one site): forcing F [3][NL], parameters
+ * p [NP][NL], states S [5][NL] updated in place, unrouted runoff of each lane into qm [NL];
+ * with do_save, the tape row sv [NS][NL] of this day. */
+HBV_INLINE void SFX(fwd_lanes)(const int NL, const REAL *restrict F, const REAL *restrict p, REAL *restrict S,
+                               REAL *restrict sv, REAL *restrict qm, const int betaet, const int do_save)
 {
-#pragma GCC ivdep /* components are independent: no dependence across m */
-    for (int m = 0; m < M; m++) {
-        const REAL BETA = p[0 * M + m], FC = p[1 * M + m], K0 = p[2 * M + m], K1 = p[3 * M + m],
-                   K2 = p[4 * M + m], LP = p[5 * M + m], PERC = p[6 * M + m], UZL = p[7 * M + m],
-                   TT = p[8 * M + m], CFMAX = p[9 * M + m], CFR = p[10 * M + m], CWH = p[11 * M + m];
+    const REAL *restrict Pa = F, *restrict Ta = F + NL, *restrict Ea = F + 2 * NL;
+    REAL *restrict SP = S, *restrict MW = S + NL, *restrict SM = S + 2 * NL, *restrict SUZ = S + 3 * NL,
+         *restrict SLZ = S + 4 * NL;
+#pragma GCC ivdep /* lanes are independent: no dependence across m */
+    for (int m = 0; m < NL; m++) {
+        const REAL P = Pa[m], Tm = Ta[m], E = Ea[m];
+        const REAL BETA = p[0 * NL + m], FC = p[1 * NL + m], K0 = p[2 * NL + m], K1 = p[3 * NL + m],
+                   K2 = p[4 * NL + m], LP = p[5 * NL + m], PERC = p[6 * NL + m], UZL = p[7 * NL + m],
+                   TT = p[8 * NL + m], CFMAX = p[9 * NL + m], CFR = p[10 * NL + m], CWH = p[11 * NL + m];
         const REAL sp0 = SP[m], mw0 = MW[m], sm0 = SM[m], suz0 = SUZ[m], slz0 = SLZ[m];
         /* snow */
         const int is_rain = Tm >= TT;
@@ -242,8 +291,8 @@ HBV_INLINE REAL SFX(fwd_step)(const int M, const REAL P, const REAL Tm, const RE
         if (betaet) {
             const int pos = ef > 0;
             const REAL lnef = HLOG(pos ? ef : (REAL)0.5);
-            const REAL efp = pos ? HEXP(p[12 * M + m] * lnef) : ZERO;
-            if (do_save) { sv[7 * M + m] = efp; sv[8 * M + m] = lnef; }
+            const REAL efp = pos ? HEXP(p[12 * NL + m] * lnef) : ZERO;
+            if (do_save) { sv[7 * NL + m] = efp; sv[8 * NL + m] = lnef; }
             ef = efp;
         }
         const REAL pe = E * ef;
@@ -263,87 +312,29 @@ HBV_INLINE REAL SFX(fwd_step)(const int M, const REAL P, const REAL Tm, const RE
         slz = slz - q2;
         qm[m] = q0 + q1 + q2;
         if (do_save) {
-            sv[0 * M + m] = sp0; sv[1 * M + m] = mw0; sv[2 * M + m] = sm0;
-            sv[3 * M + m] = suz0; sv[4 * M + m] = slz0; sv[5 * M + m] = w; sv[6 * M + m] = lnx;
+            sv[0 * NL + m] = sp0; sv[1 * NL + m] = mw0; sv[2 * NL + m] = sm0;
+            sv[3 * NL + m] = suz0; sv[4 * NL + m] = slz0; sv[5 * NL + m] = w; sv[6 * NL + m] = lnx;
         }
         SP[m] = sp; MW[m] = mw; SM[m] = sm; SUZ[m] = suz; SLZ[m] = slz;
     }
-    REAL qsum = 0;  /* sequential sum over m (kept out of the vector loop: fixed order) */
-    for (int m = 0; m < M; m++) qsum += qm[m];
-    return qsum;
 }
 
-HBV_INLINE void SFX(fwd_site_impl)(int b, const REAL *restrict forcing, const REAL *restrict par, int dynamic,
-                                   int T, int B, int M, const REAL *restrict state0, REAL *restrict state_out,
-                                   REAL *restrict q, REAL *restrict ckpt, REAL *restrict buf,
-                                   const int betaet, const int do_ckpt)
+/* Reverse one day for NL lanes: adjoint states A [5][NL] updated in place, parameter adjoints added
+ * into g [NP][NL]; gQ [NL] = dL/d(lane runoff); sv the tape row of this day. */
+HBV_INLINE void SFX(bwd_lanes)(const int NL, const REAL *restrict F, const REAL *restrict p, REAL *restrict g,
+                               const REAL *restrict sv, const REAL *restrict gQa, REAL *restrict A, const int betaet)
 {
-    const int NP = betaet ? 13 : 12;
-    const int NC = (T + HBV_CHUNK - 1) / HBV_CHUNK;
-    const REAL invM = ONE / (REAL)M;
-    REAL *SP = buf, *MW = buf + M, *SM = buf + 2 * M, *SUZ = buf + 3 * M, *SLZ = buf + 4 * M, *qm = buf + 5 * M;
-    memcpy(buf, state0 + (size_t)b * 5 * M, sizeof(REAL) * 5 * (size_t)M);
-    for (int t = 0; t < T; t++) {
-        if (do_ckpt && t % HBV_CHUNK == 0)
-            memcpy(ckpt + ((size_t)b * NC + t / HBV_CHUNK) * 5 * M, buf, sizeof(REAL) * 5 * (size_t)M);
-        const REAL *f = forcing + ((size_t)t * B + b) * 3;
-        const REAL *p = dynamic ? par + ((size_t)t * B + b) * NP * M : par + (size_t)b * NP * M;
-        const REAL qs = SFX(fwd_step)(M, f[0], f[1], f[2], p, SP, MW, SM, SUZ, SLZ, NULL, qm, betaet, 0);
-        q[(size_t)t * B + b] = qs * invM;
-    }
-    if (state_out) memcpy(state_out + (size_t)b * 5 * M, buf, sizeof(REAL) * 5 * (size_t)M);
-}
-
-HBV_CLONES void SFX(fwd_site)(int b, const REAL *restrict forcing, const REAL *restrict par, int dynamic,
-                              int T, int B, int M, int betaet, const REAL *restrict state0, REAL *restrict state_out,
-                              REAL *restrict q, REAL *restrict ckpt, REAL *restrict buf)
-{
-    REAL *save = ckpt;
-    if (betaet) {
-        if (save) SFX(fwd_site_impl)(b, forcing, par, dynamic, T, B, M, state0, state_out, q, save, buf, 1, 1);
-        else SFX(fwd_site_impl)(b, forcing, par, dynamic, T, B, M, state0, state_out, q, save, buf, 1, 0);
-    } else {
-        if (save) SFX(fwd_site_impl)(b, forcing, par, dynamic, T, B, M, state0, state_out, q, save, buf, 0, 1);
-        else SFX(fwd_site_impl)(b, forcing, par, dynamic, T, B, M, state0, state_out, q, save, buf, 0, 0);
-    }
-}
-
-typedef struct {
-    const REAL *forcing, *par, *state0;
-    REAL *state_out, *q, *ckpt;
-    int dynamic, T, B, M, betaet;
-} SFX(fwd_ctx);
-
-static void SFX(fwd_job)(void *vctx, int b0, int b1) {
-    const SFX(fwd_ctx) *c = (const SFX(fwd_ctx) *)vctx;
-    REAL *buf = (REAL *)malloc(sizeof(REAL) * 6 * (size_t)c->M);
-    for (int b = b0; b < b1; b++)
-        SFX(fwd_site)(b, c->forcing, c->par, c->dynamic, c->T, c->B, c->M, c->betaet, c->state0, c->state_out,
-                      c->q, c->ckpt, buf);
-    free(buf);
-}
-
-/* Forward over T steps for all sites. ckpt may be NULL (forward only), state_out too. */
-void SFX(hbv_forward)(const REAL *forcing, const REAL *par, int dynamic, int T, int B, int M, int betaet,
-                      const REAL *state0, REAL *state_out, REAL *q, REAL *ckpt, int nthreads)
-{
-    SFX(fwd_ctx) c = {forcing, par, state0, state_out, q, ckpt, dynamic, T, B, M, betaet};
-    hbv_parallel(SFX(fwd_job), &c, B, nthreads);
-}
-
-/* Reverse one day for the M components of one site; adjoint states updated in place. */
-HBV_INLINE void SFX(bwd_step)(const int M, const REAL P, const REAL Tm, const REAL E, const REAL *restrict p,
-                              REAL *restrict g, const REAL *restrict sv, const REAL gQ, REAL *restrict aSP,
-                              REAL *restrict aMW, REAL *restrict aSM, REAL *restrict aSUZ, REAL *restrict aSLZ,
-                              const int betaet)
-{
-#pragma GCC ivdep /* components are independent: no dependence across m */
-    for (int m = 0; m < M; m++) {
-        const REAL BETA = p[0 * M + m], FC = p[1 * M + m], K0 = p[2 * M + m], K1 = p[3 * M + m],
-                   K2 = p[4 * M + m], LP = p[5 * M + m], PERC = p[6 * M + m], UZL = p[7 * M + m],
-                   TT = p[8 * M + m], CFMAX = p[9 * M + m], CFR = p[10 * M + m], CWH = p[11 * M + m];
-        const REAL sp0 = sv[0 * M + m], mw0 = sv[1 * M + m], sm0 = sv[2 * M + m],
-                   suz0 = sv[3 * M + m], slz0 = sv[4 * M + m], w = sv[5 * M + m], lnx = sv[6 * M + m];
+    const REAL *restrict Pa = F, *restrict Ta = F + NL, *restrict Ea = F + 2 * NL;
+    REAL *restrict aSP = A, *restrict aMW = A + NL, *restrict aSM = A + 2 * NL, *restrict aSUZ = A + 3 * NL,
+         *restrict aSLZ = A + 4 * NL;
+#pragma GCC ivdep /* lanes are independent: no dependence across m */
+    for (int m = 0; m < NL; m++) {
+        const REAL P = Pa[m], Tm = Ta[m], E = Ea[m], gQ = gQa[m];
+        const REAL BETA = p[0 * NL + m], FC = p[1 * NL + m], K0 = p[2 * NL + m], K1 = p[3 * NL + m],
+                   K2 = p[4 * NL + m], LP = p[5 * NL + m], PERC = p[6 * NL + m], UZL = p[7 * NL + m],
+                   TT = p[8 * NL + m], CFMAX = p[9 * NL + m], CFR = p[10 * NL + m], CWH = p[11 * NL + m];
+        const REAL sp0 = sv[0 * NL + m], mw0 = sv[1 * NL + m], sm0 = sv[2 * NL + m],
+                   suz0 = sv[3 * NL + m], slz0 = sv[4 * NL + m], w = sv[5 * NL + m], lnx = sv[6 * NL + m];
         /* ---- recompute the forward step */
         const int is_rain = Tm >= TT;
         const REAL rain = is_rain ? P : ZERO;
@@ -377,7 +368,7 @@ HBV_INLINE void SFX(bwd_step)(const int M, const REAL P, const REAL Tm, const RE
         const REAL r = sm2 / lpfc;
         const int r_lt1 = r < 1;
         const REAL efb = r_lt1 ? r : ONE;
-        const REAL ef = betaet ? sv[7 * M + m] : efb;
+        const REAL ef = betaet ? sv[7 * NL + m] : efb;
         const REAL pe = E * ef;
         const int et_pe = pe < sm2;
         const REAL suz1 = suz0 + rech;
@@ -393,19 +384,19 @@ HBV_INLINE void SFX(bwd_step)(const int M, const REAL P, const REAL Tm, const RE
         REAL a_q0 = gQ, a_q1 = gQ, a_q2 = gQ;
         const REAL aslz = aSLZ[m], asuz = aSUZ[m], asm_ = aSM[m], amw = aMW[m], asp = aSP[m];
         a_q2 -= aslz;
-        g[4 * M + m] += a_q2 * slz1;                               /* K2 */
+        g[4 * NL + m] += a_q2 * slz1;                              /* K2 */
         const REAL a_slz1 = aslz + a_q2 * K2;
         /* upper zone */
         a_q1 -= asuz;
-        g[3 * M + m] += a_q1 * suz3;                               /* K1 */
+        g[3 * NL + m] += a_q1 * suz3;                              /* K1 */
         const REAL a_suz3 = asuz + a_q1 * K1;
         a_q0 -= a_suz3;
-        g[2 * M + m] += a_q0 * r0;                                 /* K0 */
+        g[2 * NL + m] += a_q0 * r0;                                /* K0 */
         const REAL a_d0 = d0 > 0 ? a_q0 * K0 : ZERO;
         const REAL a_suz2 = a_suz3 + a_d0;
-        g[7 * M + m] -= a_d0;                                      /* UZL */
+        g[7 * NL + m] -= a_d0;                                     /* UZL */
         const REAL a_perc = a_slz1 - a_suz2;
-        g[6 * M + m] += perc_p ? a_perc : ZERO;                    /* PERC */
+        g[6 * NL + m] += perc_p ? a_perc : ZERO;                   /* PERC */
         const REAL a_suz1 = perc_p ? a_suz2 : a_suz2 + a_perc;
         const REAL a_rech = a_suz1;
         /* soil: ET */
@@ -415,15 +406,15 @@ HBV_INLINE void SFX(bwd_step)(const int M, const REAL P, const REAL Tm, const RE
         REAL a_ef = a_pe * E;
         if (betaet) {
             const int pos = efb > 0;
-            const REAL lnef = sv[8 * M + m];
-            const REAL BE = p[12 * M + m];
-            g[12 * M + m] += pos ? a_ef * ef * lnef : ZERO;        /* BETAET */
+            const REAL lnef = sv[8 * NL + m];
+            const REAL BE = p[12 * NL + m];
+            g[12 * NL + m] += pos ? a_ef * ef * lnef : ZERO;       /* BETAET */
             a_ef = pos ? a_ef * BE * ef / efb : ZERO;
         }
         const REAL a_r = r_lt1 ? a_ef : ZERO;
         a_sm2 += a_r / lpfc;
         const REAL a_lpfc = -a_r * r / lpfc;
-        g[5 * M + m] += a_lpfc * FC;                               /* LP */
+        g[5 * NL + m] += a_lpfc * FC;                              /* LP */
         REAL a_FC = a_lpfc * LP;
         /* soil: excess and recharge */
         const REAL a_ex = a_rech - a_sm2;
@@ -433,23 +424,23 @@ HBV_INLINE void SFX(bwd_step)(const int M, const REAL P, const REAL Tm, const RE
         const REAL a_rech0 = a_rech - a_sm1;
         const REAL a_inp = a_sm1 + a_rech0 * w;
         const REAL a_w = a_rech0 * inp;
-        g[0 * M + m] += x_in ? a_w * w * lnx : ZERO;               /* BETA */
+        g[0 * NL + m] += x_in ? a_w * w * lnx : ZERO;              /* BETA */
         const REAL a_x = x_in ? a_w * BETA * w / x : ZERO;
         const REAL a_sm0 = x_in ? a_sm1 + a_x / FC : a_sm1;
         a_FC = x_in ? a_FC - a_x * x / FC : a_FC;
-        g[1 * M + m] += a_FC;                                      /* FC */
+        g[1 * NL + m] += a_FC;                                     /* FC */
         /* snow (rain has no parameter dependence) */
         const REAL a_tosoil = a_inp - amw;
         const REAL a_ts0 = ts0 > 0 ? a_tosoil : ZERO;
         const REAL a_mw2 = amw + a_ts0;
-        g[11 * M + m] -= a_ts0 * sp3;                              /* CWH */
+        g[11 * NL + m] -= a_ts0 * sp3;                             /* CWH */
         const REAL a_sp3 = asp - a_ts0 * CWH;
         const REAL a_refr = a_sp3 - a_mw2;
         const REAL a_sp2 = a_sp3;
         const REAL a_pr = refr_pr ? a_refr : ZERO;
         const REAL a_mw1 = refr_pr ? a_mw2 : a_mw2 + a_refr;
         const REAL a_pr0 = pr0 > 0 ? a_pr : ZERO;
-        g[10 * M + m] += a_pr0 * CFMAX * dT;                       /* CFR */
+        g[10 * NL + m] += a_pr0 * CFMAX * dT;                      /* CFR */
         REAL a_CFMAX = a_pr0 * CFR * dT;
         REAL a_TT = a_pr0 * CFR * CFMAX;
         const REAL a_melt = a_mw1 - a_sp2;
@@ -458,81 +449,437 @@ HBV_INLINE void SFX(bwd_step)(const int M, const REAL P, const REAL Tm, const RE
         const REAL a_pm0 = pm0 > 0 ? a_pm : ZERO;
         a_CFMAX += a_pm0 * (Tm - TT);
         a_TT -= a_pm0 * CFMAX;
-        g[9 * M + m] += a_CFMAX;
-        g[8 * M + m] += a_TT;
+        g[9 * NL + m] += a_CFMAX;
+        g[8 * NL + m] += a_TT;
         aSP[m] = a_sp1; aMW[m] = a_mw1; aSM[m] = a_sm0; aSUZ[m] = a_suz1; aSLZ[m] = a_slz1;
     }
 }
 
-HBV_INLINE void SFX(bwd_site_impl)(int b, const REAL *restrict forcing, const REAL *restrict par, int dynamic,
-                                   int T, int B, int M, const REAL *restrict ckpt, const REAL *restrict gq,
-                                   const REAL *restrict gstate_T, REAL *restrict gpar, REAL *restrict gstate0,
-                                   REAL *restrict abuf, const int betaet)
-{
-    const int NP = betaet ? 13 : 12;
+/* ---- a block: G consecutive sites [b0, b0 + G) x M components = G*M lanes, padded to NL (a multiple
+ * of HBV_VL) with copies of the block's last lane. Lane l holds component lm[l] of site ls[l]. */
+typedef struct {
+    const REAL *forcing, *par, *state0, *ckpt, *gq, *gstate_T;
+    REAL *state_out, *q, *ckpt_out, *gpar, *gstate0;
+    int dynamic, T, B, M, betaet, G;
+    volatile int err;
+    const int *fidx;  /* forcing column of each site (NULL: site b uses column b) */
+    int Bf;           /* number of forcing columns */
+    const REAL *uh;   /* [B][L] unit hydrographs: route inside the loop (forward only, M == 1), or NULL */
+    int L;  /* set by a worker that could not allocate its buffers */
+} SFX(ctx);
+
+typedef struct {
+    int *ls, *lm;
+    REAL *pb, *S, *fb, *qm, *tape, *A, *gb, *gqb, *ring, *uhb;
+} SFX(work);
+
+/* parameters of day t (dynamic) or the static ones into pb [NP][NL] */
+HBV_INLINE void SFX(gather_par)(const SFX(ctx) *c, const SFX(work) *w, int NL, int NP, int t) {
+    const size_t base = c->dynamic ? (size_t)t * c->B * NP * c->M : 0;
+    for (int k = 0; k < NP; k++)
+        for (int l = 0; l < NL; l++)
+            w->pb[k * NL + l] = c->par[base + ((size_t)w->ls[l] * NP + k) * c->M + w->lm[l]];
+}
+
+/* forcing of days [t0, t1) into fb [t - t0][3][NL] */
+HBV_INLINE void SFX(gather_forcing)(const SFX(ctx) *c, const SFX(work) *w, int NL, int t0, int t1) {
+    for (int t = t0; t < t1; t++) {
+        REAL *f = w->fb + (size_t)(t - t0) * 3 * NL;
+        const REAL *src = c->forcing + (size_t)t * c->Bf * 3;
+        for (int l = 0; l < NL; l++) {
+            const REAL *s = src + (size_t)(c->fidx ? c->fidx[w->ls[l]] : w->ls[l]) * 3;
+            f[l] = s[0]; f[NL + l] = s[1]; f[2 * NL + l] = s[2];
+        }
+    }
+}
+
+/* states [B][5][M] (or a checkpoint slice) <-> S [5][NL] */
+HBV_INLINE void SFX(load_states)(const SFX(work) *w, const REAL *src, size_t site_stride, int M, int NL) {
+    for (int s = 0; s < 5; s++)
+        for (int l = 0; l < NL; l++) w->S[s * NL + l] = src[(size_t)w->ls[l] * site_stride + (size_t)s * M + w->lm[l]];
+}
+
+HBV_INLINE void SFX(store_lanes)(const SFX(work) *w, const REAL *v, int rows, REAL *dst, size_t site_stride, int M,
+                                 int NL, int NV) {
+    for (int s = 0; s < rows; s++)
+        for (int l = 0; l < NV; l++) dst[(size_t)w->ls[l] * site_stride + (size_t)s * M + w->lm[l]] = v[s * NL + l];
+}
+
+/* nmul average of the lane runoff into q[t][b0 .. b0 + G) (sequential sum over m: fixed order) */
+HBV_INLINE void SFX(write_q)(REAL *restrict qrow, const REAL *restrict qm, int G, int M, REAL invM) {
+    if (M == 1) {
+        for (int g = 0; g < G; g++) qrow[g] = (ZERO + qm[g]) * invM;
+    } else {
+        for (int g = 0; g < G; g++) {
+            REAL qs = 0;
+            for (int m = 0; m < M; m++) qs += qm[g * M + m];
+            qrow[g] = qs * invM;
+        }
+    }
+}
+
+HBV_INLINE void SFX(fwd_block_impl)(const SFX(ctx) *c, const SFX(work) *w, int b0, int G, int NL, const int betaet,
+                                    const int do_ckpt) {
+    const int T = c->T, B = c->B, M = c->M, NP = betaet ? 13 : 12;
+    const int NC = (T + HBV_CHUNK - 1) / HBV_CHUNK;
+    const REAL invM = ONE / (REAL)M;
+    SFX(load_states)(w, c->state0, (size_t)5 * M, M, NL);
+    if (!c->dynamic) SFX(gather_par)(c, w, NL, NP, 0);
+    const int L = c->L, route = c->uh != NULL && M == 1;
+    if (route) {  /* ring of the last L lane flows (zero before day 0) and the lanes' unit hydrographs */
+        memset(w->ring, 0, sizeof(REAL) * 2 * (size_t)L * NL);
+        for (int j = 0; j < L; j++)
+            for (int l = 0; l < NL; l++) w->uhb[j * NL + l] = c->uh[(size_t)w->ls[l] * L + j];
+    }
+    for (int t0 = 0; t0 < T; t0 += HBV_CHUNK) {
+        const int t1 = t0 + HBV_CHUNK < T ? t0 + HBV_CHUNK : T;
+        if (do_ckpt)
+            SFX(store_lanes)(w, w->S, 5, c->ckpt_out + (size_t)(t0 / HBV_CHUNK) * 5 * M, (size_t)NC * 5 * M, M, NL,
+                             G * M);
+        SFX(gather_forcing)(c, w, NL, t0, t1);
+        for (int t = t0; t < t1; t++) {
+            if (c->dynamic) SFX(gather_par)(c, w, NL, NP, t);
+            SFX(fwd_lanes)(NL, w->fb + (size_t)(t - t0) * 3 * NL, w->pb, w->S, NULL, w->qm, betaet, 0);
+            if (route) {  /* out[t] = sum_j uh[j] q[t - j], j = 0, 1, ... (the order of hbv_route_forward) */
+                /* ring [2L][NL]: day t is stored at rows p and p + L (p = t mod L), so the days t - j,
+                 * j = 0..L-1, are the consecutive rows p + L - j: no modulo inside the sum */
+                const int pos = t % L;
+                REAL *restrict r1 = w->ring + (size_t)pos * NL, *restrict r2 = w->ring + (size_t)(pos + L) * NL;
+                for (int l = 0; l < NL; l++) r1[l] = r2[l] = (ZERO + w->qm[l]) * invM;
+                REAL *restrict acc = w->qm;
+                for (int l = 0; l < NL; l++) acc[l] = ZERO;
+                const REAL *restrict x = w->ring + (size_t)(pos + L) * NL;
+                const REAL *restrict u = w->uhb;
+                for (int j = 0; j < L; j++, x -= NL, u += NL)
+                    for (int l = 0; l < NL; l++) acc[l] += u[l] * x[l];
+                for (int g = 0; g < G; g++) c->q[(size_t)t * B + b0 + g] = acc[g];
+            } else {
+                SFX(write_q)(c->q + (size_t)t * B + b0, w->qm, G, M, invM);
+            }
+        }
+    }
+    if (c->state_out) SFX(store_lanes)(w, w->S, 5, c->state_out, (size_t)5 * M, M, NL, G * M);
+}
+
+HBV_INLINE void SFX(bwd_block_impl)(const SFX(ctx) *c, const SFX(work) *w, int b0, int G, int NL, const int betaet) {
+    const int T = c->T, B = c->B, M = c->M, NP = betaet ? 13 : 12;
     const int NS = NS_BASE + (betaet ? 2 : 0);
     const int NC = (T + HBV_CHUNK - 1) / HBV_CHUNK;
     const REAL invM = ONE / (REAL)M;
-    REAL *aSP = abuf, *aMW = abuf + M, *aSM = abuf + 2 * M, *aSUZ = abuf + 3 * M, *aSLZ = abuf + 4 * M;
-    REAL *st = abuf + 5 * M, *qm = abuf + 10 * M, *tape = abuf + 11 * M;  /* tape: [HBV_CHUNK][NS][M] */
-    if (gstate_T) memcpy(abuf, gstate_T + (size_t)b * 5 * M, sizeof(REAL) * 5 * (size_t)M);
-    else memset(abuf, 0, sizeof(REAL) * 5 * (size_t)M);
-    if (!dynamic) memset(gpar + (size_t)b * NP * M, 0, sizeof(REAL) * NP * (size_t)M);
-    for (int c = NC - 1; c >= 0; c--) {
-        const int t0 = c * HBV_CHUNK, t1 = t0 + HBV_CHUNK < T ? t0 + HBV_CHUNK : T;
-        memcpy(st, ckpt + ((size_t)b * NC + c) * 5 * M, sizeof(REAL) * 5 * (size_t)M);
+    (void)b0;
+    if (c->gstate_T) {
+        for (int s = 0; s < 5; s++)
+            for (int l = 0; l < NL; l++)
+                w->A[s * NL + l] = c->gstate_T[((size_t)w->ls[l] * 5 + s) * M + w->lm[l]];
+    } else {
+        memset(w->A, 0, sizeof(REAL) * 5 * (size_t)NL);
+    }
+    memset(w->gb, 0, sizeof(REAL) * NP * (size_t)NL);
+    if (!c->dynamic) SFX(gather_par)(c, w, NL, NP, 0);
+    for (int ch = NC - 1; ch >= 0; ch--) {
+        const int t0 = ch * HBV_CHUNK, t1 = t0 + HBV_CHUNK < T ? t0 + HBV_CHUNK : T;
+        SFX(load_states)(w, c->ckpt + (size_t)ch * 5 * M, (size_t)NC * 5 * M, M, NL);
+        SFX(gather_forcing)(c, w, NL, t0, t1);
         for (int t = t0; t < t1; t++) {  /* re-run the chunk, recording the tape */
-            const REAL *f = forcing + ((size_t)t * B + b) * 3;
-            const REAL *p = dynamic ? par + ((size_t)t * B + b) * NP * M : par + (size_t)b * NP * M;
-            (void)SFX(fwd_step)(M, f[0], f[1], f[2], p, st, st + M, st + 2 * M, st + 3 * M, st + 4 * M,
-                                tape + (size_t)(t - t0) * NS * M, qm, betaet, 1);
+            if (c->dynamic) SFX(gather_par)(c, w, NL, NP, t);
+            SFX(fwd_lanes)(NL, w->fb + (size_t)(t - t0) * 3 * NL, w->pb, w->S, w->tape + (size_t)(t - t0) * NS * NL,
+                           w->qm, betaet, 1);
+        }
+        for (int t = t0; t < t1; t++) {
+            const REAL *gr = c->gq + (size_t)t * B;
+            REAL *dst = w->gqb + (size_t)(t - t0) * NL;
+            for (int l = 0; l < NL; l++) dst[l] = gr[w->ls[l]] * invM;
         }
         for (int t = t1 - 1; t >= t0; t--) {
-            const REAL *f = forcing + ((size_t)t * B + b) * 3;
-            const REAL *p = dynamic ? par + ((size_t)t * B + b) * NP * M : par + (size_t)b * NP * M;
-            REAL *g = dynamic ? gpar + ((size_t)t * B + b) * NP * M : gpar + (size_t)b * NP * M;
-            if (dynamic) memset(g, 0, sizeof(REAL) * NP * (size_t)M);
-            SFX(bwd_step)(M, f[0], f[1], f[2], p, g, tape + (size_t)(t - t0) * NS * M, gq[(size_t)t * B + b] * invM,
-                          aSP, aMW, aSM, aSUZ, aSLZ, betaet);
+            if (c->dynamic) {
+                SFX(gather_par)(c, w, NL, NP, t);
+                memset(w->gb, 0, sizeof(REAL) * NP * (size_t)NL);
+            }
+            SFX(bwd_lanes)(NL, w->fb + (size_t)(t - t0) * 3 * NL, w->pb, w->gb, w->tape + (size_t)(t - t0) * NS * NL,
+                           w->gqb + (size_t)(t - t0) * NL, w->A, betaet);
+            if (c->dynamic)
+                SFX(store_lanes)(w, w->gb, NP, c->gpar + (size_t)t * B * NP * M, (size_t)NP * M, M, NL, G * M);
         }
     }
-    if (gstate0) memcpy(gstate0 + (size_t)b * 5 * M, abuf, sizeof(REAL) * 5 * (size_t)M);
+    if (!c->dynamic) SFX(store_lanes)(w, w->gb, NP, c->gpar, (size_t)NP * M, M, NL, G * M);
+    if (c->gstate0) {
+        for (int s = 0; s < 5; s++)
+            for (int l = 0; l < G * M; l++)
+                c->gstate0[((size_t)w->ls[l] * 5 + s) * M + w->lm[l]] = w->A[s * NL + l];
+    }
 }
 
-HBV_CLONES void SFX(bwd_site)(int b, const REAL *restrict forcing, const REAL *restrict par, int dynamic,
-                              int T, int B, int M, int betaet, const REAL *restrict ckpt, const REAL *restrict gq,
-                              const REAL *restrict gstate_T, REAL *restrict gpar, REAL *restrict gstate0,
-                              REAL *restrict abuf)
+HBV_CLONES void SFX(fwd_block)(const SFX(ctx) *c, const SFX(work) *w, int b0, int G, int NL) {
+    if (c->betaet) {
+        if (c->ckpt_out) SFX(fwd_block_impl)(c, w, b0, G, NL, 1, 1);
+        else SFX(fwd_block_impl)(c, w, b0, G, NL, 1, 0);
+    } else {
+        if (c->ckpt_out) SFX(fwd_block_impl)(c, w, b0, G, NL, 0, 1);
+        else SFX(fwd_block_impl)(c, w, b0, G, NL, 0, 0);
+    }
+}
+
+HBV_CLONES void SFX(bwd_block)(const SFX(ctx) *c, const SFX(work) *w, int b0, int G, int NL) {
+    if (c->betaet) SFX(bwd_block_impl)(c, w, b0, G, NL, 1);
+    else SFX(bwd_block_impl)(c, w, b0, G, NL, 0);
+}
+
+static void *SFX(alloc_work)(SFX(work) *w, int NLmax, int backward) {
+    const size_t NL = (size_t)NLmax;
+    const size_t n = 13 * NL + 5 * NL + (size_t)HBV_CHUNK * 3 * NL + NL + 3 * 64 * NL
+                     + (backward ? ((size_t)HBV_CHUNK * (NS_BASE + 2) * NL + 5 * NL + 13 * NL + (size_t)HBV_CHUNK * NL) : 0);
+    const size_t bytes = ((sizeof(REAL) * n + 2 * sizeof(int) * NL + 63) / 64 + 16) * 64;
+    void *vmem = NULL;
+    if (posix_memalign(&vmem, 64, bytes) != 0) return NULL;
+    char *mem = (char *)vmem;
+    REAL *r = (REAL *)mem;
+    w->pb = r; r += 13 * NL;
+    w->S = r; r += 5 * NL;
+    w->fb = r; r += (size_t)HBV_CHUNK * 3 * NL;
+    w->qm = r; r += NL;
+    w->ring = r; r += 2 * 64 * NL;
+    w->uhb = r; r += 64 * NL;
+    if (backward) {
+        w->tape = r; r += (size_t)HBV_CHUNK * (NS_BASE + 2) * NL;
+        w->A = r; r += 5 * NL;
+        w->gb = r; r += 13 * NL;
+        w->gqb = r; r += (size_t)HBV_CHUNK * NL;
+    } else {
+        w->tape = w->A = w->gb = w->gqb = NULL;
+    }
+    w->ls = (int *)r;
+    w->lm = w->ls + NL;
+    return mem;
+}
+
+/* lanes of the block of sites [b0, b0 + G): G*M real lanes, then copies of the last one up to NL */
+static void SFX(set_lanes)(const SFX(work) *w, int b0, int G, int M, int NL) {
+    for (int l = 0; l < NL; l++) {
+        const int lr = l < G * M ? l : G * M - 1;
+        w->ls[l] = b0 + lr / M;
+        w->lm[l] = lr % M;
+    }
+}
+
+static void SFX(run_job)(SFX(ctx) *c, int b0, int b1, int backward) {
+    const int G = c->G, M = c->M;
+    const int NLmax = ((G * M + HBV_VL - 1) / HBV_VL) * HBV_VL;
+    SFX(work) w;
+    void *mem = SFX(alloc_work)(&w, NLmax, backward);
+    if (!mem) { c->err = 1; return; }  /* the entry point returns -1 */
+    for (int bb = b0; bb < b1; bb += G) {
+        const int g = bb + G <= b1 ? G : b1 - bb;
+        const int NL = ((g * M + HBV_VL - 1) / HBV_VL) * HBV_VL;
+        SFX(set_lanes)(&w, bb, g, M, NL);
+        if (backward) SFX(bwd_block)(c, &w, bb, g, NL);
+        else SFX(fwd_block)(c, &w, bb, g, NL);
+    }
+    free(mem);
+}
+
+static void SFX(fwd_job)(void *vctx, int b0, int b1) { SFX(run_job)((SFX(ctx) *)vctx, b0, b1, 0); }
+static void SFX(bwd_job)(void *vctx, int b0, int b1) { SFX(run_job)((SFX(ctx) *)vctx, b0, b1, 1); }
+
+/* threads worth starting: at least one vector of lanes each */
+static int SFX(threads_for)(int nthreads, int B, int M) {
+    const long vecs = ((long)B * M + HBV_VL - 1) / HBV_VL;
+    return nthreads < vecs ? nthreads : (int)vecs;
+}
+
+/* Forward over T steps for all sites. ckpt may be NULL (forward only), state_out too.
+ * Returns 0, or -1 when a worker could not allocate its buffers. */
+int SFX(hbv_forward)(const REAL *forcing, const REAL *par, int dynamic, int T, int B, int M, int betaet,
+                     const REAL *state0, REAL *state_out, REAL *q, REAL *ckpt, int nthreads)
 {
-    if (betaet) SFX(bwd_site_impl)(b, forcing, par, dynamic, T, B, M, ckpt, gq, gstate_T, gpar, gstate0, abuf, 1);
-    else SFX(bwd_site_impl)(b, forcing, par, dynamic, T, B, M, ckpt, gq, gstate_T, gpar, gstate0, abuf, 0);
+    SFX(ctx) c = {forcing, par, state0, NULL, NULL, NULL, state_out, q, ckpt, NULL, NULL,
+                  dynamic, T, B, M, betaet, hbv_sites_per_block(M), 0, NULL, B, NULL, 0};
+    hbv_parallel(SFX(fwd_job), &c, B, SFX(threads_for)(nthreads, B, M));
+    return c.err ? -1 : 0;
 }
 
-typedef struct {
-    const REAL *forcing, *par, *ckpt, *gq, *gstate_T;
-    REAL *gpar, *gstate0;
-    int dynamic, T, B, M, betaet;
-} SFX(bwd_ctx);
-
-static void SFX(bwd_job)(void *vctx, int b0, int b1) {
-    const SFX(bwd_ctx) *c = (const SFX(bwd_ctx) *)vctx;
-    const int NS = NS_BASE + (c->betaet ? 2 : 0);
-    REAL *abuf = (REAL *)malloc(sizeof(REAL) * (11 + (size_t)HBV_CHUNK * NS) * (size_t)c->M);
-    for (int b = b0; b < b1; b++)
-        SFX(bwd_site)(b, c->forcing, c->par, c->dynamic, c->T, c->B, c->M, c->betaet, c->ckpt, c->gq, c->gstate_T,
-                      c->gpar, c->gstate0, abuf);
-    free(abuf);
+/* As hbv_forward, forward only, but site b reads forcing column fidx[b] of forcing [T][Bf][3]
+ * (fidx NULL: column b; many parameter sets per basin without copying the forcing: SCE-UA
+ * candidates), and with uh [B][L] (M == 1 only; NULL: no routing) q receives the routed flow,
+ * computed inside the time loop from a ring of the last L days (the same sums, in the same order,
+ * as hbv_route_forward on the unrouted flow with zero history). */
+int SFX(hbv_forward_mapped)(const REAL *forcing, int Bf, const int *fidx, const REAL *par, int dynamic, int T,
+                            int B, int M, int betaet, const REAL *state0, REAL *state_out, REAL *q,
+                            const REAL *uh, int L, int nthreads)
+{
+    if (fidx)
+        for (int b = 0; b < B; b++)
+            if (fidx[b] < 0 || fidx[b] >= Bf) return -3;
+    if (uh && (M != 1 || L < 1 || L > 64)) return -2;
+    SFX(ctx) c = {forcing, par, state0, NULL, NULL, NULL, state_out, q, NULL, NULL, NULL,
+                  dynamic, T, B, M, betaet, hbv_sites_per_block(M), 0, fidx, fidx ? Bf : B, uh, L};
+    hbv_parallel(SFX(fwd_job), &c, B, SFX(threads_for)(nthreads, B, M));
+    return c.err ? -1 : 0;
 }
 
 /* Adjoint pass from the checkpoints of hbv_forward. gq [T][B]: dL/dq (q = nmul average). gstate_T
  * [B][5][M] (may be NULL): dL/d(final states). Writes gpar (shape of par; overwritten) and gstate0
- * [B][5][M] (may be NULL). */
-void SFX(hbv_backward)(const REAL *forcing, const REAL *par, int dynamic, int T, int B, int M, int betaet,
+ * [B][5][M] (may be NULL). Returns 0, or -1 when a worker could not allocate its buffers. */
+int SFX(hbv_backward)(const REAL *forcing, const REAL *par, int dynamic, int T, int B, int M, int betaet,
                        const REAL *ckpt, const REAL *gq, const REAL *gstate_T, REAL *gpar, REAL *gstate0,
                        int nthreads)
 {
-    SFX(bwd_ctx) c = {forcing, par, ckpt, gq, gstate_T, gpar, gstate0, dynamic, T, B, M, betaet};
-    hbv_parallel(SFX(bwd_job), &c, B, nthreads);
+    SFX(ctx) c = {forcing, par, NULL, ckpt, gq, gstate_T, NULL, NULL, NULL, gpar, gstate0,
+                  dynamic, T, B, M, betaet, hbv_sites_per_block(M), 0, NULL, B, NULL, 0};
+    hbv_parallel(SFX(bwd_job), &c, B, SFX(threads_for)(nthreads, B, M));
+    return c.err ? -1 : 0;
+}
+
+/* ---- routing: out[t][b] = sum_{j=0}^{L-1} uh[b][j] x[H + t - j][b], x = [hist (H rows); q (T rows)],
+ * x = 0 before its first row. Sum in the order j = 0, 1, ..., L-1. Vectorised over sites. */
+typedef struct {
+    const REAL *q, *hist, *uhT, *gout;
+    REAL *out, *gq, *guhT;
+    int T, H, B, L;
+} SFX(rctx);
+
+HBV_INLINE const REAL *SFX(xrow)(const SFX(rctx) *c, int i) {  /* row i of x, NULL before the start */
+    return i < 0 ? NULL : (i < c->H ? c->hist + (size_t)i * c->B : c->q + (size_t)(i - c->H) * c->B);
+}
+
+/* Sites [b, b + nl) of the routing, nl <= HBV_VL. Called with nl = HBV_VL and L = 15 as constants
+ * where possible (inlined), so the lane loops have fixed trip counts and the accumulators and unit
+ * hydrograph stay in registers. Every output is a sum in a fixed order (out and gq: j = 0, 1, ...;
+ * guh: t = 0, 1, ...), whatever the blocking and thread count. */
+HBV_INLINE void SFX(route_fwd_lanes)(const SFX(rctx) *c, int b, const int nl, const int L) {
+    const int B = c->B, T = c->T, H = c->H;
+    for (int t = 0; t < T; t++) {
+        REAL acc[HBV_VL];
+        for (int l = 0; l < nl; l++) acc[l] = ZERO;
+        if (t >= L - 1) {  /* all L rows inside q */
+            for (int j = 0; j < L; j++) {
+                const REAL *restrict x = c->q + (size_t)(t - j) * B + b;
+                const REAL *restrict u = c->uhT + (size_t)j * B + b;
+                for (int l = 0; l < nl; l++) acc[l] += u[l] * x[l];
+            }
+        } else {
+            for (int j = 0; j < L; j++) {
+                const REAL *restrict x = SFX(xrow)(c, H + t - j);
+                if (!x) break;
+                const REAL *restrict u = c->uhT + (size_t)j * B + b;
+                for (int l = 0; l < nl; l++) acc[l] += u[l] * x[b + l];
+            }
+        }
+        REAL *restrict o = c->out + (size_t)t * B + b;
+        for (int l = 0; l < nl; l++) o[l] = acc[l];
+    }
+}
+
+HBV_INLINE void SFX(route_bwd_lanes)(const SFX(rctx) *c, int b, const int nl, const int L) {
+    const int B = c->B, T = c->T, H = c->H;
+    for (int s = 0; s < T; s++) {  /* gq[s] = sum_j uh[j] gout[s + j] */
+        REAL acc[HBV_VL];
+        for (int l = 0; l < nl; l++) acc[l] = ZERO;
+        if (s + L <= T) {
+            for (int j = 0; j < L; j++) {
+                const REAL *restrict go = c->gout + (size_t)(s + j) * B + b;
+                const REAL *restrict u = c->uhT + (size_t)j * B + b;
+                for (int l = 0; l < nl; l++) acc[l] += u[l] * go[l];
+            }
+        } else {
+            for (int j = 0; j < T - s; j++) {
+                const REAL *restrict go = c->gout + (size_t)(s + j) * B + b;
+                const REAL *restrict u = c->uhT + (size_t)j * B + b;
+                for (int l = 0; l < nl; l++) acc[l] += u[l] * go[l];
+            }
+        }
+        REAL *restrict gq = c->gq + (size_t)s * B + b;
+        for (int l = 0; l < nl; l++) gq[l] = acc[l];
+    }
+    /* guh[j] = sum_t gout[t] x[H + t - j], t ascending; one pass over t for all j */
+    REAL acc[64][HBV_VL];
+    for (int j = 0; j < L; j++)
+        for (int l = 0; l < nl; l++) acc[j][l] = ZERO;
+    const int tfast = L - 1 < T ? L - 1 : T;
+    for (int t = 0; t < tfast; t++) {  /* rows before t = L - 1 may lie in hist or before x */
+        const REAL *restrict go = c->gout + (size_t)t * B + b;
+        for (int j = 0; j < L; j++) {
+            const REAL *restrict x = SFX(xrow)(c, H + t - j);
+            if (!x) break;
+            for (int l = 0; l < nl; l++) acc[j][l] += go[l] * x[b + l];
+        }
+    }
+    for (int t = tfast; t < T; t++) {
+        const REAL *restrict go = c->gout + (size_t)t * B + b;
+        for (int j = 0; j < L; j++) {
+            const REAL *restrict x = c->q + (size_t)(t - j) * B + b;
+            for (int l = 0; l < nl; l++) acc[j][l] += go[l] * x[l];
+        }
+    }
+    for (int j = 0; j < L; j++) {
+        REAL *restrict gu = c->guhT + (size_t)j * B + b;
+        for (int l = 0; l < nl; l++) gu[l] = acc[j][l];
+    }
+}
+
+/* Blocks of HBV_VL sites; a last partial block is shifted back to overlap its neighbour (the overlap
+ * is recomputed with the same values) when the range is wide enough. */
+#define HBV_ROUTE_DISPATCH(fn)                                                                      \
+    const SFX(rctx) *c = (const SFX(rctx) *)vctx;                                                    \
+    const int fixedL = c->L == 15;                                                                  \
+    for (int b = b0; b < b1; b += HBV_VL) {                                                         \
+        int bb = b;                                                                                 \
+        if (bb + HBV_VL > b1) {                                                                     \
+            if (b1 - b0 < HBV_VL) {                                                                 \
+                fn(c, bb, b1 - bb, c->L);                                                           \
+                break;                                                                              \
+            }                                                                                       \
+            bb = b1 - HBV_VL;                                                                       \
+        }                                                                                           \
+        if (fixedL) fn(c, bb, HBV_VL, 15);                                                          \
+        else fn(c, bb, HBV_VL, c->L);                                                               \
+    }
+
+HBV_CLONES void SFX(route_fwd_job)(void *vctx, int b0, int b1) { HBV_ROUTE_DISPATCH(SFX(route_fwd_lanes)) }
+HBV_CLONES void SFX(route_bwd_job)(void *vctx, int b0, int b1) { HBV_ROUTE_DISPATCH(SFX(route_bwd_lanes)) }
+
+/* uh [B][L]; hist [H][B] (H may be 0, hist NULL); q [T][B] -> out [T][B] */
+int SFX(hbv_route_forward)(const REAL *q, const REAL *hist, int H, const REAL *uh, int T, int B, int L, REAL *out,
+                           int nthreads)
+{
+    if (L < 1 || L > 64) return -2;
+    REAL *uhT = (REAL *)malloc(sizeof(REAL) * (size_t)L * B + 1);
+    if (!uhT) return -1;
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < L; j++) uhT[(size_t)j * B + b] = uh[(size_t)b * L + j];
+    SFX(rctx) c = {q, hist, uhT, NULL, out, NULL, NULL, T, H, B, L};
+    hbv_parallel(SFX(route_fwd_job), &c, B, (long)T * B * L < 500000L ? 1 : nthreads);
+    free(uhT);
+    return 0;
+}
+
+/* gradients of hbv_route_forward: gout [T][B] -> gq [T][B], guh [B][L] */
+int SFX(hbv_route_backward)(const REAL *q, const REAL *hist, int H, const REAL *uh, int T, int B, int L,
+                            const REAL *gout, REAL *gq, REAL *guh, int nthreads)
+{
+    if (L < 1 || L > 64) return -2;
+    REAL *uhT = (REAL *)malloc(sizeof(REAL) * 2 * (size_t)L * B + 1);
+    if (!uhT) return -1;
+    REAL *guhT = uhT + (size_t)L * B;
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < L; j++) uhT[(size_t)j * B + b] = uh[(size_t)b * L + j];
+    SFX(rctx) c = {q, hist, uhT, gout, NULL, gq, guhT, T, H, B, L};
+    hbv_parallel(SFX(route_bwd_job), &c, B, (long)T * B * L < 500000L ? 1 : nthreads);
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < L; j++) guh[(size_t)b * L + j] = guhT[(size_t)j * B + b];
+    free(uhT);
+    return 0;
+}
+
+/* 0 when every precip and pet value is finite and >= 0 and every temperature finite; 1 otherwise
+ * (the caller then locates the first bad value). forcing [n][3]. Branch-free, one pass. */
+HBV_CLONES int SFX(hbv_forcing_bad)(const REAL *forcing, long n) {
+    const REAL big = HMAX;
+    int bad = 0;
+    for (long i = 0; i < n; i++) {
+        const REAL P = forcing[3 * i], Tm = forcing[3 * i + 1], E = forcing[3 * i + 2];
+        bad |= !((P >= 0) & (P <= big)) | !((Tm >= -big) & (Tm <= big)) | !((E >= 0) & (E <= big));
+    }
+    return bad;
 }
 #undef ZERO
 #undef ONE
