@@ -97,3 +97,8 @@ def benchmark_results(names=("hbv", "sceua", "sceua_overhead", "summary"),
         path = folder / f"{name}.json"
         out[name] = json.loads(path.read_text()) if path.exists() else None
     return out
+
+
+def sig(x: float, n: int = 2) -> float:
+    """``x`` rounded to ``n`` significant digits (for printed results that nbval compares)."""
+    return float(f"{x:.{n}g}")
