@@ -39,6 +39,8 @@ class Claim:
         mode: ``"quick"`` or ``"full"``.
         notebook: the notebook that computed it.
         note: anything a reader must know (e.g. different forcing or period).
+        timing: True when the verdict rests on wall-clock time, which depends on the machine and
+            its load; such rows are shown but left out of the checked (nbval) summaries.
     """
 
     case: str
@@ -50,6 +52,7 @@ class Claim:
     mode: str
     notebook: str
     note: str = ""
+    timing: bool = False
 
     def __post_init__(self) -> None:
         if self.replicated not in {"yes", "no", "partly", "n/a"}:
@@ -72,6 +75,7 @@ def read_claims() -> pd.DataFrame:
         rows += json.loads(f.read_text())
     cols = [f.name for f in Claim.__dataclass_fields__.values()]
     df = pd.DataFrame(rows, columns=cols)
+    df["timing"] = df["timing"].fillna(False).astype(bool)
     return df.sort_values(["case", "notebook"], kind="stable").reset_index(drop=True)
 
 

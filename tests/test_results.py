@@ -33,3 +33,11 @@ def test_benchmark_results_reads_json(tmp_path):
     (tmp_path / "hbv.json").write_text('{"a": 1}')
     res = benchmark_results(("hbv", "sceua"), folder=tmp_path)
     assert res == {"hbv": {"a": 1}, "sceua": None}
+
+
+def test_timing_claims_flagged(tmp_path, monkeypatch):
+    monkeypatch.setenv("DPLPAPER_RESULTS", str(tmp_path))
+    write_claims("nb", [Claim("Case 1", "wall", "1", "2", "yes", "real", "quick", "nb", timing=True),
+                        Claim("Case 1", "rmse", "1", "2", "no", "twin", "quick", "nb")])
+    df = read_claims()
+    assert df["timing"].tolist() == [True, False]
