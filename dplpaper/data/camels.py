@@ -282,6 +282,15 @@ def find_forcing_file(root: Path, basin: str, product: str = "daymet") -> Path:
     return hits[0]
 
 
+def _basins_root_attributes(basins, quick, root, attributes):
+    """Normalized basin ids, the CAMELS root folder and its attributes (read when not given)."""
+    ids = [normalize_basin_id(b) for b in ([basins] if isinstance(basins, (str, int)) else basins)]
+    root = Path(root) if root is not None else registry.resolve("camels_us", quick)
+    if attributes is None:
+        attributes = _attrs_for_root(root, quick)
+    return ids, root, attributes
+
+
 def load_camels_forcing(basins, product: str = "daymet", quick: bool | None = None, root: Path | None = None,
                         attributes: xr.Dataset | None = None, pet: bool = True) -> xr.Dataset:
     """Basin-mean forcing for one or more basins -> Dataset (site, time).
@@ -291,10 +300,7 @@ def load_camels_forcing(basins, product: str = "daymet", quick: bool | None = No
     Hargreaves (1985) with the header latitude. Basins with different periods are joined on
     the union of dates (NaN outside a basin's record).
     """
-    ids = [normalize_basin_id(b) for b in ([basins] if isinstance(basins, (str, int)) else basins)]
-    root = Path(root) if root is not None else registry.resolve("camels_us", quick)
-    if attributes is None:
-        attributes = _attrs_for_root(root, quick)
+    ids, root, attributes = _basins_root_attributes(basins, quick, root, attributes)
     per_site = []
     for b in ids:
         lat, lon, _ = _gauge_location(b, attributes)
@@ -390,10 +396,7 @@ def load_camels_streamflow(basins, quick: bool | None = None, root: Path | None 
                            attributes: xr.Dataset | None = None) -> xr.Dataset:
     """USGS daily streamflow -> Dataset (site, time) with ``streamflow`` (mm/day, converted with
     ``area_gages2``), ``streamflow_cfs`` (ft3/s) and the QC ``flag`` (A, A:e, M). Missing = NaN."""
-    ids = [normalize_basin_id(b) for b in ([basins] if isinstance(basins, (str, int)) else basins)]
-    root = Path(root) if root is not None else registry.resolve("camels_us", quick)
-    if attributes is None:
-        attributes = _attrs_for_root(root, quick)
+    ids, root, attributes = _basins_root_attributes(basins, quick, root, attributes)
     per_site = []
     for b in ids:
         lat, lon, area = _gauge_location(b, attributes)
