@@ -5,29 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from dplpaper.models.base import ParameterTable, ParamSpec, ProcessModel
+from _ddp_worker import Bucket  # the test-only linear reservoir shared with test_train
 from dplpaper.nets import GA, GZ, DPLModel, Normalizer
-
-
-class Bucket(ProcessModel):
-    """Two-parameter linear reservoir used only in tests."""
-
-    parameter_table = ParameterTable([
-        ParamSpec("C", 0.2, 1.0, "-", "runoff coefficient"),
-        ParamSpec("K", 0.02, 0.5, "1/d", "recession constant"),
-    ])
-
-    def forward(self, forcing, params, warmup=0):
-        phys = self.parameter_table.to_physical(params[..., 0], dim=-1)  # [site, 2]
-        c, k = phys[:, 0], phys[:, 1]
-        s = torch.zeros_like(c)
-        q = []
-        for t in range(forcing.shape[0]):
-            s = s + c * forcing[t, :, 0]
-            out = k * s
-            s = s - out
-            q.append(out)
-        return {"streamflow": torch.stack(q)[warmup:]}
 
 
 def _series(n_t=30, n_s=4, n_ser=3, seed=0):
