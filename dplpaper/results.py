@@ -106,3 +106,61 @@ def benchmark_results(names=("hbv", "sceua", "sceua_overhead", "summary"),
 def sig(x: float, n: int = 2) -> float:
     """``x`` rounded to ``n`` significant digits (for printed results that nbval compares)."""
     return float(f"{x:.{n}g}")
+
+
+# ---------------------------------------------------------------------------- archived full-mode runs
+#: Tracked folder holding the small result tables of full-mode runs (one sub-folder per case),
+#: so that the book can show full-mode numbers without re-running hours of computation.
+ARCHIVE_DIR = ROOT / "book" / "full_runs"
+
+
+def provenance(command: str, started: float, finished: float, **extra) -> dict:
+    """Who/what/when of a run: the command, git commit (and whether the tree was dirty), start and
+    end time (UTC, ISO), wall time, host CPU count, torch / OpenMP thread settings, plus ``extra``."""
+    import datetime as _dt
+    import platform
+    import subprocess
+
+    import torch
+
+    def _git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    iso = lambda t: _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="seconds")  # noqa: E731
+    return {"command": command, "git_commit": _git("rev-parse", "HEAD"),
+            "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+            "started_utc": iso(started), "finished_utc": iso(finished), "wall_time_s": round(finished - started, 1),
+            "machine": platform.machine(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "torch": torch.__version__, **extra}
+
+
+def archive_run(case: str, files: list[Path], prov: dict, folder: Path | None = None) -> Path:
+    """Copy a run's small result ``files`` and its ``prov`` (:func:`provenance`) to
+    ``book/full_runs/<case>/`` (``provenance_<first file stem>.json``); returns the folder."""
+    import shutil
+
+    dest = Path(folder or ARCHIVE_DIR) / case
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        f = Path(f)
+        if not f.exists():
+            raise FileNotFoundError(f"archive_run: {f} does not exist")
+        shutil.copy2(f, dest / f.name)
+    stem = Path(files[0]).stem if files else "run"
+    (dest / f"provenance_{stem}.json").write_text(json.dumps(prov, indent=2))
+    return dest
+
+
+def archived(case: str, name: str, folder: Path | None = None) -> tuple[pd.DataFrame | None, dict | None]:
+    """(table, provenance) of an archived run file ``book/full_runs/<case>/<name>`` (a CSV);
+    ``(None, None)`` when it was never archived."""
+    dest = Path(folder or ARCHIVE_DIR) / case
+    path = dest / name
+    if not path.exists():
+        return None, None
+    prov_path = dest / f"provenance_{path.stem}.json"
+    prov = json.loads(prov_path.read_text()) if prov_path.exists() else None
+    return pd.read_csv(path, dtype={"site": str}), prov

@@ -647,9 +647,10 @@ def median_table(df: pd.DataFrame, by: str | Sequence[str] = "method") -> pd.Dat
 
 def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Dataset | None = None,
               methods: Sequence[str] = ("dpl", "dpl_extra", "regionalization", "sceua"),
-              write: bool = True) -> dict:
-    """Run Case 2 and (``write``) save ``results/case2/metrics_<mode>.csv`` (long table: site,
-    method, seed, nse, kge, n_obs), ``medians_<mode>.csv`` and ``simulations_<mode>.nc``.
+              write: bool = True, tag: str = "", progress: bool = False) -> dict:
+    """Run Case 2 and (``write``) save ``results/case2/metrics_<mode><tag>.csv`` (long table: site,
+    method, seed, nse, kge, n_obs), ``medians_<mode><tag>.csv`` and ``simulations_<mode><tag>.nc``.
+    ``progress``: tqdm bars for the dPL trainer and per-basin SCE-UA.
 
     Returns dict with ``metrics`` (long DataFrame), ``medians``, ``simulations`` (xr.Dataset,
     one variable per method, first seed), ``histories`` (method -> learning curve DataFrame),
@@ -663,7 +664,7 @@ def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Datas
     for seed in config.seeds:
         if "dpl" in methods:
             r = run_dpl_hbv(ds, attrs, basins, basins, config.train_period, config.test_period, config.attributes,
-                            config.dpl, seed, config.warmup_days)
+                            config.dpl, seed, config.warmup_days, progress=progress)
             name = f"dPL gA+HBV ({n8} attr)"
             rows.append(r.metrics.assign(method=name, seed=seed))
             sims.setdefault(name, r.simulation)
@@ -671,7 +672,7 @@ def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Datas
             wall[name] = wall.get(name, 0.0) + r.wall_time_s
         if "dpl_extra" in methods and config.extra_attributes:
             r = run_dpl_hbv(ds, attrs, basins, basins, config.train_period, config.test_period,
-                            config.extra_attributes, config.dpl, seed, config.warmup_days)
+                            config.extra_attributes, config.dpl, seed, config.warmup_days, progress=progress)
             name = f"dPL gA+HBV ({len(config.extra_attributes)} attr)"
             rows.append(r.metrics.assign(method=name, seed=seed))
             sims.setdefault(name, r.simulation)
@@ -687,7 +688,8 @@ def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Datas
         sims[name], hist[name], wall[name] = r.simulation, r.learning_curve, r.wall_time_s
     if "sceua" in methods:
         r = run_sceua_hbv(ds, basins, config.train_period, config.test_period, config.sceua_max_evals,
-                          config.sceua_complexes, config.objective, seed0, config.warmup_days, config.dpl.routing)
+                          config.sceua_complexes, config.objective, seed0, config.warmup_days, config.dpl.routing,
+                          progress=progress)
         name = "SCE-UA per basin HBV"
         rows.append(r.metrics.assign(method=name, seed=seed0))
         sims[name], hist[name], wall[name] = r.simulation, r.learning_curve, r.wall_time_s
@@ -700,9 +702,9 @@ def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Datas
     simds = xr.Dataset({k: v for k, v in sims.items()})
     if write:
         out = results_dir("case2")
-        table.to_csv(out / f"metrics_{config.mode}.csv", index=False)
-        med.to_csv(out / f"medians_{config.mode}.csv")
-        _write_simulations(simds, out / f"simulations_{config.mode}.nc")
+        table.to_csv(out / f"metrics_{config.mode}{tag}.csv", index=False)
+        med.to_csv(out / f"medians_{config.mode}{tag}.csv")
+        _write_simulations(simds, out / f"simulations_{config.mode}{tag}.nc")
     return {"metrics": table, "medians": med, "simulations": simds, "histories": hist, "wall_time_s": wall,
             "basins": basins}
 
