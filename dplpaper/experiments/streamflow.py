@@ -146,6 +146,8 @@ class Case2Config:
             functions (evaluations = model runs per training basin).
         sceua_max_evals, sceua_complexes: per-basin SCE-UA budget (7 complexes in the paper).
         objective: cost of the baselines, ``"nse"`` (1 - NSE) or ``"kge"`` (1 - KGE).
+        vic: the paper's configuration, gZ through an LSTM surrogate of the VIC-style model
+            (:class:`dplpaper.experiments.streamflow_vic.VICSettings`); ``None``: not run.
     """
 
     mode: str = "quick"
@@ -163,22 +165,25 @@ class Case2Config:
     sceua_max_evals: int = 10000
     sceua_complexes: int = 7
     objective: str = "nse"
+    vic: object | None = None
 
     @classmethod
     def quick(cls, seed: int = 0) -> "Case2Config":
         """The shipped 40 basins; short budgets so that the notebook runs in a few minutes on 2 cores."""
+        from dplpaper.experiments.streamflow_vic import VICSettings
         return cls(mode="quick", quick_data=True, seeds=(seed,),
                    dpl=DPLSettings(nmul=16, epochs=50, batch_sites=40, eval_every=10, lr=3e-3),
                    regionalization_max_evals=4000, regionalization_complexes=2,
-                   sceua_max_evals=3000, sceua_complexes=7)
+                   sceua_max_evals=3000, sceua_complexes=7, vic=VICSettings.quick())
 
     @classmethod
     def full(cls, seed: int = 0) -> "Case2Config":
         """All 426 basins, 100 epochs, 3 seeds, SCE-UA budgets of 20,000 (regionalization) and 10,000 (per basin)."""
+        from dplpaper.experiments.streamflow_vic import VICSettings
         return cls(mode="full", quick_data=None, seeds=(seed, seed + 1, seed + 2),
                    dpl=DPLSettings(nmul=16, epochs=100, batch_sites=100, eval_every=10, lr=1e-3),
                    regionalization_max_evals=20000, regionalization_complexes=7,
-                   sceua_max_evals=10000, sceua_complexes=7)
+                   sceua_max_evals=10000, sceua_complexes=7, vic=VICSettings.full())
 
 
 @dataclass
@@ -646,22 +651,47 @@ def median_table(df: pd.DataFrame, by: str | Sequence[str] = "method") -> pd.Dat
 
 
 def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Dataset | None = None,
-              methods: Sequence[str] = ("dpl", "dpl_extra", "regionalization", "sceua"),
+              methods: Sequence[str] = ("dpl", "dpl_extra", "vic_gz", "regionalization", "sceua"),
               write: bool = True, tag: str = "", progress: bool = False) -> dict:
     """Run Case 2 and (``write``) save ``results/case2/metrics_<mode><tag>.csv`` (long table: site,
     method, seed, nse, kge, n_obs), ``medians_<mode><tag>.csv`` and ``simulations_<mode><tag>.nc``.
     ``progress``: tqdm bars for the dPL trainer and per-basin SCE-UA.
 
+    Methods: ``dpl`` / ``dpl_extra`` (gA + HBV with ``attributes`` / ``extra_attributes``),
+    ``vic_gz`` (the paper's configuration, :mod:`dplpaper.experiments.streamflow_vic`: two rows,
+    the surrogate's simulation and the same parameters run in the VIC-style model itself; also
+    writes ``vic_surrogate_accuracy_<mode><tag>.csv``), ``regionalization``, ``sceua``.
+
     Returns dict with ``metrics`` (long DataFrame), ``medians``, ``simulations`` (xr.Dataset,
     one variable per method, first seed), ``histories`` (method -> learning curve DataFrame),
-    ``wall_time_s`` (method -> seconds), ``basins``.
+    ``wall_time_s`` (method -> seconds), ``basins`` and, with ``vic_gz``, ``surrogate_accuracy``
+    (per parameter set and basin, test period) and ``surrogate_info`` (its training record).
     """
     if ds is None or attrs is None:
         ds, attrs = load_streamflow_data(config.basins, quick=config.quick_data)
     basins = [str(b) for b in ds["site"].values]
     rows, sims, hist, wall = [], {}, {}, {}
     n8 = len(config.attributes)
+    extra: dict = {}
+    sur = None
+    if "vic_gz" in methods and config.vic is not None:
+        from dplpaper.experiments import streamflow_vic as sv
+        t0 = time.perf_counter()
+        sur = sv.get_surrogate(ds, attrs, basins, config.train_period, config.vic, config.mode, progress=progress)
+        extra["surrogate_accuracy"] = sv.surrogate_accuracy(sur, ds, attrs, basins, config.test_period, config.vic)
+        extra["surrogate_info"] = dict(sur.training_info)
+        wall["VIC surrogate (training + accuracy test)"] = time.perf_counter() - t0
     for seed in config.seeds:
+        if sur is not None:
+            r, legacy = sv.run_dpl_vic(ds, attrs, basins, config.train_period, config.test_period, config.vic, sur,
+                                       seed, config.warmup_days, progress=progress)
+            na = len(config.vic.attributes)
+            name = f"dPL {config.vic.net}+VIC surrogate ({na} attr)"
+            rows.append(r.metrics.assign(method=name, seed=seed))
+            rows.append(legacy.assign(method=f"dPL {config.vic.net} parameters in VIC-style model ({na} attr)", seed=seed))
+            sims.setdefault(name, r.simulation)
+            hist.setdefault(name, r.history)
+            wall[name] = wall.get(name, 0.0) + r.wall_time_s
         if "dpl" in methods:
             r = run_dpl_hbv(ds, attrs, basins, basins, config.train_period, config.test_period, config.attributes,
                             config.dpl, seed, config.warmup_days, progress=progress)
@@ -705,8 +735,10 @@ def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Datas
         table.to_csv(out / f"metrics_{config.mode}{tag}.csv", index=False)
         med.to_csv(out / f"medians_{config.mode}{tag}.csv")
         _write_simulations(simds, out / f"simulations_{config.mode}{tag}.nc")
+        if "surrogate_accuracy" in extra:
+            extra["surrogate_accuracy"].to_csv(out / f"vic_surrogate_accuracy_{config.mode}{tag}.csv", index=False)
     return {"metrics": table, "medians": med, "simulations": simds, "histories": hist, "wall_time_s": wall,
-            "basins": basins}
+            "basins": basins, **extra}
 
 
 # ============================================================================ Case 3: PUB

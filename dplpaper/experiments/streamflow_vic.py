@@ -1,0 +1,331 @@
+"""Case 2 in the paper's own configuration: gZ -> VIC-style model (through its LSTM surrogate) -> routing.
+
+Tsai et al. (2021) learned VIC's parameters for the CAMELS basins with the gZ network (static
+attributes plus forcing and streamflow series) through an LSTM *surrogate* of VIC, because VIC is a
+legacy code that autograd cannot see, and reported a median test NSE of about 0.44 (Figure 5a).
+Here the legacy model is the VIC-style NumPy model :class:`dplpaper.models.vicwb.VICStyleModel`
+(five parameters: INFILT, Dsmax, Ds, Ws, EXPT) and the chain is
+
+1. **surrogate training set**: the VIC-style model run on every basin's ERA5-Land forcing over
+   the *training* period (one spin-up year before it) for ``sur_param_sets`` Latin-hypercube
+   parameter sets, each basin's soil from its CAMELS texture (``sand_frac``, ``clay_frac``,
+   ``silt_frac``, %); the total runoff (surface runoff + baseflow, mm/day) is kept. No
+   streamflow observation enters, and the test period's forcing is never seen;
+2. **surrogate**: an :class:`~dplpaper.models.surrogate.LSTMSurrogate` (forcing + texture +
+   parameters -> runoff), frozen after training; its accuracy is measured against the legacy
+   model on the *test* period with fresh parameter sets (:func:`surrogate_accuracy`);
+3. **dPL**: ``params = gZ(series, attributes)``; runoff = surrogate(forcing, params[:5]);
+   streamflow = gamma unit hydrograph (ROUTA, ROUTB, as in :mod:`dplpaper.models.hbv`) applied
+   to the runoff — :class:`RoutedRunoffSurrogate`. gZ reads precipitation, temperature, PET and
+   the observed streamflow (log-transformed, gaps masked) of the training period, plus the static
+   attributes; the test period is simulated with the parameters gZ infers from the training
+   period's series (never from test-period observations). The observations of the spin-up year
+   before the training period are masked from gZ: that year belongs to the test period;
+4. **check in the legacy model** (beyond the paper): the learned parameters are also run in the
+   VIC-style NumPy model itself (with the same routing), so the reader sees whether a surrogate
+   score is the legacy model's score.
+
+Caching: the trained surrogate is saved under ``results/case2/`` keyed by a hash of its
+settings and basins (:func:`get_surrogate`); delete the file to retrain.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+
+from dplpaper import metrics
+from dplpaper.calibrate.regionalization import BECK_ATTRIBUTES_CAMELS
+from dplpaper.experiments.streamflow import (DPLRun, _period_index, _sim_array, _time_slice, assemble,
+                                             fit_attribute_normalizer, forcing_array, score)
+from dplpaper.models.base import ParameterTable, ProcessModel
+from dplpaper.models.hbv import gamma_unit_hydrograph, hbv_parameter_table, route
+from dplpaper.models.surrogate import LSTMSurrogate, evaluate_surrogate, latin_hypercube, make_surrogate_training_set, train_surrogate
+from dplpaper.models.vicwb import PARAMETER_TABLE as VIC_TABLE
+from dplpaper.models.vicwb import VICStyleModel
+from dplpaper.nets import GA, GZ, DPLModel, Normalizer
+from dplpaper.results import results_dir
+from dplpaper.train import TrainConfig, TrainingData, predict, predict_parameters, train_dpl
+
+__all__ = ["TEXTURE_ATTRIBUTES", "ROUTED_VIC_TABLE", "VICSettings", "RoutedRunoffSurrogate", "texture",
+           "surrogate_training_set", "get_surrogate", "surrogate_accuracy", "legacy_streamflow", "run_dpl_vic"]
+
+#: CAMELS columns (percent) that set the VIC-style soil: model key -> CAMELS attribute.
+TEXTURE_ATTRIBUTES = {"sand": "sand_frac", "clay": "clay_frac", "silt": "silt_frac"}
+
+#: The five VIC parameters, then the two routing parameters of HBV's table (ROUTA, ROUTB).
+ROUTED_VIC_TABLE = ParameterTable(list(VIC_TABLE) + [s for s in hbv_parameter_table(True, False) if s.name in ("ROUTA", "ROUTB")])
+N_VIC = len(VIC_TABLE)
+
+
+@dataclass
+class VICSettings:
+    """Settings of the VIC-surrogate configuration (``quick()`` / ``full()``).
+
+    Attributes:
+        sur_param_sets: Latin-hypercube parameter sets of the surrogate's training simulations.
+        sur_hidden, sur_iters, sur_batch, sur_seq_len, sur_warmup, sur_lr: surrogate LSTM size and
+            training (iterations of ``sur_batch`` windows of ``sur_seq_len`` days, the first
+            ``sur_warmup`` days of each window without loss).
+        sur_eval_sets: fresh parameter sets of the accuracy test (test period).
+        sur_seed: seeds the hypercube, the surrogate's weights and its mini-batches.
+        net: ``"gz"`` (the paper's) or ``"ga"``.
+        attributes: static attributes of the network.
+        hidden: network width (gZ: LSTM hidden size).
+        epochs, batch_sites, window_days, warmup_days, lr, loss, loss_kwargs, eval_every: trainer
+            settings as in :class:`dplpaper.experiments.streamflow.DPLSettings`.
+        use_cache: reuse a cached surrogate from ``results/case2``.
+    """
+
+    sur_param_sets: int = 16
+    sur_hidden: int = 64
+    sur_iters: int = 1500
+    sur_batch: int = 64
+    sur_seq_len: int = 365
+    sur_warmup: int = 180
+    sur_lr: float = 5e-3
+    sur_eval_sets: int = 4
+    sur_seed: int = 2021
+    net: str = "gz"
+    attributes: tuple = tuple(BECK_ATTRIBUTES_CAMELS)
+    hidden: int = 64
+    epochs: int = 30
+    batch_sites: int = 40
+    window_days: int = 365
+    warmup_days: int = 365
+    lr: float = 3e-3
+    loss: str = "nse"
+    loss_kwargs: dict = field(default_factory=lambda: {"variant": "nse_star"})
+    eval_every: int = 10
+    use_cache: bool = True
+
+    @classmethod
+    def quick(cls, **kw) -> "VICSettings":
+        """Sized for the 40 shipped basins on 2 CPU cores (a few minutes)."""
+        return cls(**kw)
+
+    @classmethod
+    def full(cls, **kw) -> "VICSettings":
+        """All basins: more parameter sets, a longer-trained surrogate, 100 basins per batch."""
+        base = dict(sur_param_sets=32, sur_iters=6000, sur_batch=128, epochs=50, batch_sites=100, lr=1e-3, eval_every=10)
+        base.update(kw)
+        return cls(**base)
+
+    def train_config(self, seed: int, progress: bool = False) -> TrainConfig:
+        return TrainConfig(epochs=self.epochs, batch_sites=self.batch_sites, window_days=self.window_days,
+                           warmup_days=self.warmup_days, loss=self.loss, loss_kwargs=dict(self.loss_kwargs),
+                           lr=self.lr, seed=int(seed), eval_every=max(1, self.eval_every), progress=progress)
+
+    def surrogate_key(self, basins: Sequence[str], period: tuple[str, str]) -> str:
+        """Hash of everything the trained surrogate depends on (cache file name)."""
+        d = {k: v for k, v in asdict(self).items() if k.startswith("sur_")}
+        d.update(basins=list(basins), period=list(period), format=1)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+class RoutedRunoffSurrogate(ProcessModel):
+    """The frozen runoff surrogate plus gamma unit-hydrograph routing, as a :class:`ProcessModel`.
+
+    Forcing ``[time, site, 6]``: ``precip`` (mm/d), ``temp`` (degC), ``pet`` (mm/d) and the soil
+    texture ``sand``, ``clay``, ``silt`` (%, constant in time: the surrogate needs each basin's
+    texture, and :class:`~dplpaper.nets.DPLModel` passes only forcing and parameters).
+    Parameters: unit cube ``[site, 7(, 1)]`` in the order of :data:`ROUTED_VIC_TABLE`.
+    Outputs ``[time - warmup, site]`` mm/day: ``runoff`` (surrogate, clipped at 0) and
+    ``streamflow`` (routed runoff; routing runs over the warm-up days too).
+    """
+
+    nmul = 1
+    parameter_table = ROUTED_VIC_TABLE
+    forcing_names = ("precip", "temp", "pet", "sand", "clay", "silt")
+
+    def __init__(self, surrogate: LSTMSurrogate):
+        super().__init__()
+        if tuple(surrogate.outputs) != ("runoff",):
+            raise ValueError(f"RoutedRunoffSurrogate needs a surrogate of ('runoff',), got {surrogate.outputs}")
+        if surrogate.n_attr != 3:
+            raise ValueError(f"the surrogate must take the 3 texture attributes (sand, clay, silt), has {surrogate.n_attr}")
+        self.surrogate = surrogate
+
+    def forward(self, forcing: torch.Tensor, params: torch.Tensor, warmup: int = 0) -> dict[str, torch.Tensor]:
+        if params.ndim == 3:
+            if params.shape[-1] != 1:
+                raise ValueError(f"RoutedRunoffSurrogate has nmul=1; got params of shape {tuple(params.shape)}")
+            params = params[..., 0]
+        if params.ndim != 2 or params.shape[1] != self.n_params:
+            raise ValueError(f"params must be [site, {self.n_params}(, 1)], got {tuple(params.shape)}")
+        runoff = self.surrogate(forcing[..., :3], params[:, :N_VIC], warmup=0, attributes=forcing[0, :, 3:])["runoff"]
+        runoff = torch.clamp(runoff, min=0.0)
+        phys = self.parameter_table.to_physical(params, dim=-1)
+        uh = gamma_unit_hydrograph(phys[:, N_VIC] + 0.1, phys[:, N_VIC + 1] + 0.5)
+        q = route(runoff, uh.to(runoff.dtype))
+        return {"streamflow": q[warmup:], "runoff": runoff[warmup:]}
+
+
+# ============================================================================ data
+def texture(attrs: xr.Dataset, basins: Sequence[str]) -> dict[str, np.ndarray]:
+    """Soil texture of ``basins`` for the VIC-style model: ``{"sand", "clay", "silt"}`` -> ``[site]`` (%).
+    Raises naming the basin and attribute when a value is missing or outside 0-100."""
+    out = {}
+    for key, col in TEXTURE_ATTRIBUTES.items():
+        if col not in attrs:
+            raise KeyError(f"CAMELS attributes lack {col!r} (soil texture of the VIC-style model)")
+        v = attrs[col].sel(site=list(basins)).values.astype(np.float64)
+        bad = ~np.isfinite(v) | (v < 0) | (v > 100)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"basin {basins[i]}: attribute {col} = {v[i]} is missing or outside 0-100 %")
+        out[key] = v
+    return out
+
+
+def _forcing_with_texture(forcing: np.ndarray | torch.Tensor, tex: dict[str, np.ndarray]) -> torch.Tensor:
+    """``[time, site, 3]`` forcing + texture channels -> ``[time, site, 6]`` float32 tensor."""
+    f = torch.as_tensor(forcing, dtype=torch.float32)
+    t = torch.as_tensor(np.stack([tex["sand"], tex["clay"], tex["silt"]], 1), dtype=torch.float32)
+    return torch.cat([f, t.unsqueeze(0).expand(f.shape[0], -1, -1)], dim=-1).contiguous()
+
+
+def surrogate_training_set(ds: xr.Dataset, attrs: xr.Dataset, basins: Sequence[str], period: tuple[str, str],
+                           settings: VICSettings, spinup_days: int = 365) -> dict:
+    """Legacy (VIC-style) runoff for LHS parameter sets x ``basins`` over ``period``, the model
+    spun up over the ``spinup_days`` before it (dropped). See
+    :func:`dplpaper.models.surrogate.make_surrogate_training_set` for the returned dict."""
+    basins = [str(b) for b in basins]
+    start, end = _time_slice(ds, period, spinup_days)
+    f = forcing_array(ds.sel(site=basins, time=slice(start, end))).astype(np.float64)
+    tex = texture(attrs, basins)
+    P = latin_hypercube(settings.sur_param_sets, N_VIC, seed=settings.sur_seed)
+    merged = None
+    for lo in range(0, len(P), 4):  # a few sets at a time: bounded memory
+        part = make_surrogate_training_set(VICStyleModel(), f, tex, params=P[lo:lo + 4], outputs=("runoff",))
+        outs = {k: v[:, spinup_days:] for k, v in part["outputs"].items()}
+        if merged is None:
+            merged = dict(part, outputs=outs)
+        else:
+            merged["outputs"] = {k: np.concatenate([merged["outputs"][k], outs[k]], 0) for k in outs}
+    merged["forcing"] = f[spinup_days:]
+    merged["params"] = P
+    return merged
+
+
+def surrogate_path(settings: VICSettings, basins: Sequence[str], period: tuple[str, str], mode: str) -> Path:
+    return results_dir("case2") / f"vic_runoff_surrogate_{mode}_{settings.surrogate_key(basins, period)}.pt"
+
+
+def get_surrogate(ds: xr.Dataset, attrs: xr.Dataset, basins: Sequence[str], period: tuple[str, str],
+                  settings: VICSettings, mode: str = "quick", progress: bool = False) -> LSTMSurrogate:
+    """The trained runoff surrogate (cached under ``results/case2``; trained when absent)."""
+    path = surrogate_path(settings, basins, period, mode)
+    if settings.use_cache and path.exists():
+        return LSTMSurrogate.load(path)
+    dset = surrogate_training_set(ds, attrs, basins, period, settings)
+    sur = train_surrogate(dset, outputs=("runoff",), hidden=settings.sur_hidden, epochs=1,
+                          iters_per_epoch=settings.sur_iters, batch=settings.sur_batch,
+                          seq_len=settings.sur_seq_len, warmup=settings.sur_warmup, lr=settings.sur_lr,
+                          seed=settings.sur_seed, progress=progress)
+    sur.save(path)
+    return sur
+
+
+def surrogate_accuracy(surrogate: LSTMSurrogate, ds: xr.Dataset, attrs: xr.Dataset, basins: Sequence[str],
+                       period: tuple[str, str], settings: VICSettings, spinup_days: int = 365) -> pd.DataFrame:
+    """Surrogate vs legacy runoff over ``period`` (use the *test* period: unseen in training) for
+    ``settings.sur_eval_sets`` fresh LHS parameter sets. The legacy model is spun up over the
+    ``spinup_days`` before the period, the surrogate's LSTM over the same days; both are compared
+    on the period itself. Returns one row per (set, basin): ``site, set, corr, nse, rmse``."""
+    basins = [str(b) for b in basins]
+    start, end = _time_slice(ds, period, spinup_days)
+    f = forcing_array(ds.sel(site=basins, time=slice(start, end))).astype(np.float64)
+    tex = texture(attrs, basins)
+    P = latin_hypercube(settings.sur_eval_sets, N_VIC, seed=settings.sur_seed + 1000)
+    params = np.broadcast_to(P[:, None, :], (len(P), len(basins), N_VIC))
+    res = evaluate_surrogate(surrogate, VICStyleModel(), f, tex, params, warmup=spinup_days)["runoff"]
+    leg = res["legacy"].transpose(1, 0, 2).reshape(res["legacy"].shape[1], -1)       # [time, set*site]
+    sur = res["surrogate"].transpose(1, 0, 2).reshape(leg.shape[0], -1)
+    n_set = len(P)
+    return pd.DataFrame({"site": np.tile(basins, n_set), "set": np.repeat(np.arange(n_set), len(basins)),
+                         "corr": res["corr"], "nse": metrics.nse(sur, leg), "rmse": res["rmse"]})
+
+
+def legacy_streamflow(forcing: np.ndarray, tex: dict[str, np.ndarray], params_unit: np.ndarray,
+                      warmup: int = 0) -> np.ndarray:
+    """The VIC-style NumPy model itself plus the same routing: forcing ``[time, site, 3]``,
+    unit-cube ``params_unit [site, 7]`` (:data:`ROUTED_VIC_TABLE`) -> streamflow ``[time - warmup, site]``."""
+    p = np.clip(np.asarray(params_unit, dtype=np.float64), 0.0, 1.0)
+    runoff = VICStyleModel().run(np.asarray(forcing, dtype=np.float64), p[:, :N_VIC], warmup=0, soil_properties=tex)["runoff"]
+    phys = ROUTED_VIC_TABLE.to_physical(p, dim=-1)
+    uh = gamma_unit_hydrograph(torch.from_numpy(phys[:, N_VIC] + 0.1), torch.from_numpy(phys[:, N_VIC + 1] + 0.5))
+    q = route(torch.from_numpy(runoff), uh).numpy()
+    return q[warmup:]
+
+
+# ============================================================================ dPL through the surrogate
+def _series(data: TrainingData, normalizer: Normalizer | None = None) -> tuple[torch.Tensor, Normalizer]:
+    """gZ input ``[time, site, 4]``: precip, temp, pet, observed streamflow (NaN = gap / masked),
+    standardized (log for precip and flow) with ``normalizer`` (fitted here when None)."""
+    raw = torch.cat([data.forcing[..., :3], data.target.unsqueeze(-1)], dim=-1).double().numpy()
+    if normalizer is None:
+        normalizer = Normalizer(log_features=[0, 3], names=["precip", "temp", "pet", "streamflow"]).fit(raw)
+    return torch.as_tensor(normalizer.transform(raw), dtype=torch.float32), normalizer
+
+
+def run_dpl_vic(ds: xr.Dataset, attrs: xr.Dataset, basins: Sequence[str], train_period: tuple[str, str],
+                test_period: tuple[str, str], settings: VICSettings, surrogate: LSTMSurrogate, seed: int = 0,
+                warmup_days: int = 365, progress: bool = False) -> tuple[DPLRun, pd.DataFrame]:
+    """Train gZ (or gA, ``settings.net``) through :class:`RoutedRunoffSurrogate` on ``basins`` x
+    ``train_period``; simulate the same basins over ``test_period`` (temporal generalization).
+
+    Returns ``(run, legacy_metrics)``: ``run`` holds the surrogate's test metrics, simulation,
+    learning curve (median test NSE every ``eval_every`` epochs) and the unit-cube parameters
+    ``[site, 7, 1]``; ``legacy_metrics`` scores the same parameters run in the VIC-style model
+    itself (``site, nse, kge, n_obs``).
+    """
+    if settings.net not in ("gz", "ga"):
+        raise ValueError(f"VICSettings.net must be 'gz' or 'ga', got {settings.net!r}")
+    t0 = time.perf_counter()
+    basins = [str(b) for b in basins]
+    names = list(settings.attributes)
+    norm = fit_attribute_normalizer(attrs, basins, names)
+    tr = assemble(ds, attrs, basins, train_period, names, norm, warmup_days)
+    te = assemble(ds, attrs, basins, test_period, names, norm, warmup_days)
+    tex = texture(attrs, basins)
+    series_tr, s_norm = _series(tr)  # the spin-up year's flow is NaN (it belongs to the test period)
+    train = TrainingData(forcing=_forcing_with_texture(tr.forcing, tex), attributes=tr.attributes, target=tr.target,
+                         series=series_tr if settings.net == "gz" else None, site_ids=basins)
+    test = TrainingData(forcing=_forcing_with_texture(te.forcing, tex), attributes=te.attributes, target=te.target,
+                        series=None, site_ids=basins)
+    pbm = RoutedRunoffSurrogate(surrogate)
+    torch.manual_seed(int(seed))
+    if settings.net == "gz":
+        net = GZ(n_series=4, n_attributes=len(names), n_params=pbm.n_params, hidden=settings.hidden,
+                 masked_series=[3], readout="mean")
+    else:
+        net = GA(len(names), pbm.n_params, hidden=settings.hidden)
+    model = DPLModel(net, pbm)
+    obs_test = te.target[warmup_days:].numpy()
+    gz_series = series_tr if settings.net == "gz" else None
+
+    def _simulate(m) -> np.ndarray:
+        return predict(m, test, warmup_days=warmup_days, outputs=("streamflow",), series=gz_series)["streamflow"].numpy()
+
+    def eval_fn(m) -> dict:
+        return {"test_median_nse": float(np.nanmedian(metrics.nse(_simulate(m).astype(np.float64), obs_test)))}
+
+    res = train_dpl(model, train, settings.train_config(seed, progress), eval_fn=eval_fn if settings.eval_every > 0 else None)
+    sim = _simulate(res.model)
+    params = predict_parameters(res.model, test, series=gz_series).numpy()
+    times = _period_index(ds, test_period, warmup_days)
+    label = f"dPL {settings.net}+VIC surrogate"
+    run = DPLRun(metrics=score(sim, obs_test, basins), simulation=_sim_array(sim, basins, times, label),
+                 history=res.history, parameters=params, model=res.model, normalizer=norm,
+                 wall_time_s=time.perf_counter() - t0)
+    q_legacy = legacy_streamflow(te.forcing.numpy(), tex, params[..., 0], warmup=warmup_days)
+    return run, score(q_legacy, obs_test, basins)
