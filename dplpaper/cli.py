@@ -72,7 +72,7 @@ def _run_case(args) -> int:
     from . import results
 
     t0 = time.time()
-    command = "dplpaper " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if args.argv is None else args.argv
+    command = "dplpaper " + shlex.join(args.argv)
     tag = f"_{args.tag}" if args.tag else ""
     if args.case == "case2":
         from .experiments import streamflow as sf
@@ -107,7 +107,7 @@ def _add_run(sub) -> None:
     p.add_argument("--tag", default="", help="suffix of the result file names (e.g. when running methods apart)")
     p.add_argument("--archive", action="store_true", help="copy result tables + provenance to book/full_runs/")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=_run_case, argv=None)
+    p.set_defaults(func=_run_case)
 
 
 GROUPS = {"data": _add_data, "reproduce": _add_reproduce, "run": _add_run}
@@ -122,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return int(args.func(args) or 0)
     except (FileNotFoundError, ValueError) as e:

@@ -114,6 +114,11 @@ def sig(x: float, n: int = 2) -> float:
 ARCHIVE_DIR = ROOT / "book" / "full_runs"
 
 
+def _archive_root(folder: Path | None = None) -> Path:
+    """``folder``, else ``$DPLPAPER_ARCHIVE``, else :data:`ARCHIVE_DIR`."""
+    return Path(folder or os.environ.get("DPLPAPER_ARCHIVE") or ARCHIVE_DIR)
+
+
 def provenance(command: str, started: float, finished: float, **extra) -> dict:
     """Who/what/when of a run: the command, git commit (and whether the tree was dirty), start and
     end time (UTC, ISO), wall time, host CPU count, torch / OpenMP thread settings, plus ``extra``."""
@@ -142,7 +147,7 @@ def archive_run(case: str, files: list[Path], prov: dict, folder: Path | None = 
     ``book/full_runs/<case>/`` (``provenance_<first file stem>.json``); returns the folder."""
     import shutil
 
-    dest = Path(folder or ARCHIVE_DIR) / case
+    dest = _archive_root(folder) / case
     dest.mkdir(parents=True, exist_ok=True)
     for f in files:
         f = Path(f)
@@ -157,7 +162,7 @@ def archive_run(case: str, files: list[Path], prov: dict, folder: Path | None = 
 def archived(case: str, name: str, folder: Path | None = None) -> tuple[pd.DataFrame | None, dict | None]:
     """(table, provenance) of an archived run file ``book/full_runs/<case>/<name>`` (a CSV);
     ``(None, None)`` when it was never archived."""
-    dest = Path(folder or ARCHIVE_DIR) / case
+    dest = _archive_root(folder) / case
     path = dest / name
     if not path.exists():
         return None, None

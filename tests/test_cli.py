@@ -59,3 +59,26 @@ def test_data_fetch_loopback(tmp_path, capsys):
         registry.DATASETS.pop("clitest")
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_run_case2_writes_results_provenance_and_archive(tmp_path, monkeypatch, capsys):
+    import json
+
+    import pandas as pd
+
+    from dplpaper import results
+
+    monkeypatch.setenv("DPLPAPER_RESULTS", str(tmp_path / "res"))
+    monkeypatch.setenv("DPLPAPER_ARCHIVE", str(tmp_path / "arch"))
+    assert cli.main(["run", "case2", "--mode", "quick", "--methods", "dpl", "--tag", "t", "--archive", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "dPL gA+HBV (8 attr)" in out and "archived to" in out
+    med = pd.read_csv(tmp_path / "res" / "case2" / "medians_quick_t.csv", index_col=0)
+    assert list(med.index) == ["dPL gA+HBV (8 attr)"] and med["n_basins"].iloc[0] == 40
+    prov = json.loads((tmp_path / "res" / "case2" / "provenance_medians_quick_t.json").read_text())
+    assert prov["command"] == "dplpaper run case2 --mode quick --methods dpl --tag t --archive -q" and prov["methods"] == ["dpl"] and prov["n_basins"] == 40
+    assert prov["wall_time_s"] >= 0 and len(prov["git_commit"]) in (0, 40)
+    table, p2 = results.archived("case2", "medians_quick_t.csv")
+    pd.testing.assert_frame_equal(table.set_index("method"), med.rename_axis("method"))
+    assert p2 == prov
+    assert results.archived("case2", "no_such.csv") == (None, None)
