@@ -83,6 +83,8 @@ def _run_case(args) -> int:
         methods = tuple(args.methods or ("dpl", "dpl_extra", "regionalization", "sceua"))
         out = sf.run_case2(cfg, methods=methods, tag=tag, progress=not args.quiet)
         files = [results.results_dir("case2") / f"{k}_{cfg.mode}{tag}.csv" for k in ("medians", "metrics")]
+        if "surrogate_accuracy" in out:
+            files.append(results.results_dir("case2") / f"vic_surrogate_accuracy_{cfg.mode}{tag}.csv")
         print(out["medians"].round(3).to_string())
         extra = {"mode": cfg.mode, "methods": list(methods), "seeds": list(cfg.seeds), "n_basins": len(out["basins"]),
                  "wall_time_per_method_s": {k: round(v, 1) for k, v in out["wall_time_s"].items()}}
