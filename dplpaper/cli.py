@@ -80,14 +80,50 @@ def _run_case(args) -> int:
         cfg = sf.Case2Config.full(args.seed) if args.mode == "full" else sf.Case2Config.quick(args.seed)
         if args.seeds:
             cfg.seeds = tuple(args.seeds)
-        methods = tuple(args.methods or ("dpl", "dpl_extra", "regionalization", "sceua"))
+        if args.regionalization_evals:
+            cfg.regionalization_max_evals = int(args.regionalization_evals)
+        methods = tuple(args.methods or ("dpl", "dpl_extra", "vic_gz", "regionalization", "sceua"))
         out = sf.run_case2(cfg, methods=methods, tag=tag, progress=not args.quiet)
         files = [results.results_dir("case2") / f"{k}_{cfg.mode}{tag}.csv" for k in ("medians", "metrics")]
         if "surrogate_accuracy" in out:
             files.append(results.results_dir("case2") / f"vic_surrogate_accuracy_{cfg.mode}{tag}.csv")
         print(out["medians"].round(3).to_string())
         extra = {"mode": cfg.mode, "methods": list(methods), "seeds": list(cfg.seeds), "n_basins": len(out["basins"]),
+                 "dpl_epochs": cfg.dpl.epochs, "regionalization_max_evals": cfg.regionalization_max_evals,
+                 "sceua_max_evals": cfg.sceua_max_evals,
                  "wall_time_per_method_s": {k: round(v, 1) for k, v in out["wall_time_s"].items()}}
+    elif args.case == "case3":
+        from .experiments import streamflow as sf
+
+        cfg = sf.Case3Config.full(args.seed) if args.mode == "full" else sf.Case3Config.quick(args.seed)
+        if args.seeds:
+            cfg.seeds = tuple(args.seeds)
+        if args.scaling_seeds:
+            cfg.scaling_seeds = tuple(args.scaling_seeds)
+        if args.regionalization_evals:
+            cfg.regionalization_max_evals = int(args.regionalization_evals)
+        ds, attrs = sf.load_streamflow_data(cfg.basins, quick=cfg.quick_data)
+        basins = [str(b) for b in ds["site"].values]
+        folds = sf.pub_folds_for(basins, cfg.k_folds, cfg.fold_seed)
+        parts = args.parts or ["pub", "scaling"]
+        out_dir = results.results_dir("case3")
+        files, pub, walls = [], None, {}
+        if "pub" in parts:
+            t1 = time.time()
+            pub = sf.run_pub_folds(ds, attrs, folds, cfg, tag=tag, progress=not args.quiet)
+            walls["pub"] = round(time.time() - t1, 1)
+            files.append(out_dir / f"pub_metrics_{cfg.mode}{tag}.csv")
+            print(sf.median_table(pub).round(3).to_string())
+        if "scaling" in parts:
+            t1 = time.time()
+            table = sf.scaling_curve(ds, attrs, folds, cfg, pub_table=pub, tag=tag, progress=not args.quiet)
+            walls["scaling"] = round(time.time() - t1, 1)
+            files.append(out_dir / f"scaling_{cfg.mode}{tag}.csv")
+            print(sf.scaling_summary(table).round(3).to_string())
+        extra = {"mode": cfg.mode, "parts": parts, "n_basins": len(basins), "k_folds": cfg.k_folds,
+                 "seeds": list(cfg.seeds), "scaling_seeds": list(cfg.scaling_seeds), "fractions": list(cfg.fractions),
+                 "dpl_epochs": cfg.dpl.epochs, "regionalization_max_evals": cfg.regionalization_max_evals,
+                 "regionalization_complexes": cfg.regionalization_complexes, "wall_time_per_part_s": walls}
     else:
         raise ValueError(f"unknown case {args.case!r}")
     prov = results.provenance(command, t0, time.time(), **extra)
@@ -101,11 +137,14 @@ def _run_case(args) -> int:
 
 def _add_run(sub) -> None:
     p = sub.add_parser("run", help="run a case study's computation without its notebook (e.g. full mode)")
-    p.add_argument("case", choices=["case2"], help="which case study")
+    p.add_argument("case", choices=["case2", "case3"], help="which case study")
     p.add_argument("--mode", choices=["quick", "full"], default="quick")
     p.add_argument("--seed", type=int, default=0, help="first seed (the config decides how many)")
     p.add_argument("--seeds", type=int, nargs="*", help="explicit seeds (overrides the config's)")
     p.add_argument("--methods", nargs="*", help="subset of methods (case2: dpl dpl_extra regionalization sceua vic_gz)")
+    p.add_argument("--parts", nargs="*", choices=["pub", "scaling"], help="case3: which parts (default both)")
+    p.add_argument("--scaling-seeds", type=int, nargs="*", help="case3: seeds of the scaling curve (overrides the config's)")
+    p.add_argument("--regionalization-evals", type=int, help="SCE-UA budget of the regionalization (overrides the config's)")
     p.add_argument("--tag", default="", help="suffix of the result file names (e.g. when running methods apart)")
     p.add_argument("--archive", action="store_true", help="copy result tables + provenance to book/full_runs/")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")

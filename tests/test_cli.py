@@ -82,3 +82,17 @@ def test_run_case2_writes_results_provenance_and_archive(tmp_path, monkeypatch, 
     pd.testing.assert_frame_equal(table.set_index("method"), med.rename_axis("method"))
     assert p2 == prov
     assert results.archived("case2", "no_such.csv") == (None, None)
+
+
+def test_run_case3_pub_records_budget_override(tmp_path, monkeypatch, capsys):
+    import json
+
+    import pandas as pd
+
+    monkeypatch.setenv("DPLPAPER_RESULTS", str(tmp_path / "res"))
+    assert cli.main(["run", "case3", "--mode", "quick", "--parts", "pub", "--regionalization-evals", "100", "-q"]) == 0
+    assert "regionalization HBV (8 attr)" in capsys.readouterr().out
+    t = pd.read_csv(tmp_path / "res" / "case3" / "pub_metrics_quick.csv", dtype={"site": str})
+    assert t.groupby("method")["site"].nunique().eq(40).all() and t["fold"].nunique() == 4
+    prov = json.loads((tmp_path / "res" / "case3" / "provenance_pub_metrics_quick.json").read_text())
+    assert prov["regionalization_max_evals"] == 100 and prov["parts"] == ["pub"] and prov["k_folds"] == 4

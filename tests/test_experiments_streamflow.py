@@ -193,6 +193,13 @@ def test_pub_and_scaling_tables(data, tmp_path, monkeypatch):
     d = sc[(sc["method"] == "dPL")]
     assert sorted(d["fraction"].unique()) == [0.5, 1.0]
     assert (d.groupby("fraction")["n_train"].max() <= 4).all()
+    # at share 1 the regionalization is PUB's own fit: taken from the PUB table, it is the same
+    sc2 = sf.scaling_curve(ds, attrs, folds, cfg, pub_table=t, tag="_reuse")
+    key = ["fold", "site"]
+    a = sc[sc["method"] == "regionalization"].sort_values(key)[["nse", "kge"]].to_numpy()
+    b = sc2[sc2["method"] == "regionalization"].sort_values(key)[["nse", "kge"]].to_numpy()
+    np.testing.assert_array_equal(a, b)
+    assert (tmp_path / "case3" / "scaling_test_reuse.csv").exists()
 
 
 def test_matching_share():

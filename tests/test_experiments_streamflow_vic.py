@@ -41,7 +41,9 @@ def tiny(**kw) -> sv.VICSettings:
 @pytest.fixture(scope="module")
 def surrogate(data, tmp_path_factory):
     ds, attrs, basins = data
-    return sv.get_surrogate(ds, attrs, basins, TRAIN, tiny(), mode="test")
+    with pytest.MonkeyPatch.context() as mp:   # the trained surrogate is saved: never into results/
+        mp.setenv("DPLPAPER_RESULTS", str(tmp_path_factory.mktemp("results")))
+        return sv.get_surrogate(ds, attrs, basins, TRAIN, tiny(), mode="test")
 
 
 def test_routed_table_is_vic_plus_routing():

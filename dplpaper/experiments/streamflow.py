@@ -747,16 +747,23 @@ def pub_folds_for(basins: Sequence[str], k: int, seed: int = 0) -> list[list[str
     return random_pub_folds(list(basins), k, seed)
 
 
+def _folds_progress(folds, progress: bool, desc: str):
+    if not progress:
+        return enumerate(folds)
+    from tqdm.auto import tqdm
+    return tqdm(list(enumerate(folds)), desc=desc, unit="fold")
+
+
 def run_pub_folds(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], config: Case3Config,
                   methods: Sequence[str] = ("dpl", "regionalization"), write: bool = True,
-                  seed: int | None = None) -> pd.DataFrame:
+                  seed: int | None = None, tag: str = "", progress: bool = False) -> pd.DataFrame:
     """k-fold PUB: for every fold, train on the other folds and test on it, for each attribute
     set (dPL) and each of ``config.regionalization_sets`` (regionalization); held-out basins
     pooled. Returns a long table ``fold, site, method, attributes, seed, nse, kge, n_obs``
-    (and writes ``results/case3/pub_metrics_<mode>.csv``)."""
+    (and writes ``results/case3/pub_metrics_<mode><tag>.csv``). ``progress``: a bar over folds."""
     seeds = config.seeds if seed is None else (seed,)
     rows = []
-    for i, test in enumerate(folds):
+    for i, test in _folds_progress(folds, progress, "PUB folds"):
         train = sorted(b for j, f in enumerate(folds) if j != i for b in f)
         for label, names in config.attribute_sets.items():
             if "dpl" in methods:
@@ -773,21 +780,24 @@ def run_pub_folds(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
                                              attributes=label, seed=seeds[0]))
     table = pd.concat(rows, ignore_index=True)[["fold", "site", "method", "attributes", "seed", "nse", "kge", "n_obs"]]
     if write:
-        table.to_csv(results_dir("case3") / f"pub_metrics_{config.mode}.csv", index=False)
+        table.to_csv(results_dir("case3") / f"pub_metrics_{config.mode}{tag}.csv", index=False)
     return table
 
 
 def scaling_curve(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], config: Case3Config,
-                  write: bool = True) -> pd.DataFrame:
+                  write: bool = True, pub_table: pd.DataFrame | None = None, tag: str = "",
+                  progress: bool = False) -> pd.DataFrame:
     """PUB scaling curve: for every fold, seed and share ``f`` of ``config.fractions``, train gA +
     HBV on the nested subset of the training folds (:func:`dplpaper.data.basin_fractions`, one
     permutation per seed and fold) and test on the held-out fold. Regionalization is fitted at
-    share 1 (and at every share if ``config.scaling_regionalization``). Returns the per-basin long
-    table ``fraction, seed, fold, n_train, site, method, nse, kge``; writes
-    ``results/case3/scaling_<mode>.csv`` (summaries: :func:`scaling_summary`)."""
+    share 1 (and at every share if ``config.scaling_regionalization``); at share 1 it is the very
+    fit of :func:`run_pub_folds` (same folds, attributes and seed), so with ``pub_table`` (that
+    function's table) its rows are taken from there instead of being fitted again. Returns the
+    per-basin long table ``fraction, seed, fold, n_train, site, method, nse, kge``; writes
+    ``results/case3/scaling_<mode><tag>.csv`` (summaries: :func:`scaling_summary`)."""
     names = config.attribute_sets[config.scaling_attributes]
     rows = []
-    for i, test in enumerate(folds):
+    for i, test in _folds_progress(folds, progress, "scaling folds"):
         train = sorted(b for j, f in enumerate(folds) if j != i for b in f)
         for s in config.scaling_seeds:
             subsets = basin_fractions(train, config.fractions, seed=1000 * int(s) + i)
@@ -800,14 +810,23 @@ def scaling_curve(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
                 if config.scaling_regionalization or frac == 1.0:
                     if frac == 1.0 and s != config.scaling_seeds[0] and not config.scaling_regionalization:
                         continue
-                    g = run_regionalization(ds, attrs, sub, test, config.period, config.period, names,
-                                            config.regionalization_max_evals, config.regionalization_complexes,
-                                            config.objective, int(s), config.warmup_days, config.dpl.routing)
-                    rows.append(g.metrics.assign(fraction=frac, seed=s, fold=i, n_train=len(sub),
-                                                 method="regionalization"))
+                    reused = None
+                    if pub_table is not None and frac == 1.0:
+                        sel = pub_table[(pub_table["fold"] == i) & (pub_table["attributes"] == config.scaling_attributes)
+                                        & pub_table["method"].str.startswith("regionalization")
+                                        & (pub_table["seed"] == int(s))]
+                        if len(sel) == len(test):
+                            reused = sel[["site", "nse", "kge", "n_obs"]].reset_index(drop=True)
+                    if reused is None:
+                        reused = run_regionalization(ds, attrs, sub, test, config.period, config.period, names,
+                                                     config.regionalization_max_evals, config.regionalization_complexes,
+                                                     config.objective, int(s), config.warmup_days,
+                                                     config.dpl.routing).metrics
+                    rows.append(reused.assign(fraction=frac, seed=s, fold=i, n_train=len(sub),
+                                              method="regionalization"))
     table = pd.concat(rows, ignore_index=True)[["fraction", "seed", "fold", "n_train", "site", "method", "nse", "kge"]]
     if write:
-        table.to_csv(results_dir("case3") / f"scaling_{config.mode}.csv", index=False)
+        table.to_csv(results_dir("case3") / f"scaling_{config.mode}{tag}.csv", index=False)
     return table
 
 
