@@ -116,11 +116,12 @@ def _run_case(args) -> int:
             print(sf.median_table(pub).round(3).to_string())
         if "scaling" in parts:
             t1 = time.time()
-            table = sf.scaling_curve(ds, attrs, folds, cfg, pub_table=pub, tag=tag, progress=not args.quiet)
+            table = sf.scaling_curve(ds, attrs, folds, cfg, pub_table=pub, tag=tag, progress=not args.quiet,
+                                     regionalization=not args.no_baseline)
             walls["scaling"] = round(time.time() - t1, 1)
             files.append(out_dir / f"scaling_{cfg.mode}{tag}.csv")
             print(sf.scaling_summary(table).round(3).to_string())
-        extra = {"mode": cfg.mode, "parts": parts, "n_basins": len(basins), "k_folds": cfg.k_folds,
+        extra = {"mode": cfg.mode, "parts": parts, "scaling_baseline": not args.no_baseline, "n_basins": len(basins), "k_folds": cfg.k_folds,
                  "seeds": list(cfg.seeds), "scaling_seeds": list(cfg.scaling_seeds), "fractions": list(cfg.fractions),
                  "dpl_epochs": cfg.dpl.epochs, "regionalization_max_evals": cfg.regionalization_max_evals,
                  "regionalization_complexes": cfg.regionalization_complexes, "wall_time_per_part_s": walls}
@@ -144,6 +145,8 @@ def _add_run(sub) -> None:
     p.add_argument("--methods", nargs="*", help="subset of methods (case2: dpl dpl_extra regionalization sceua vic_gz)")
     p.add_argument("--parts", nargs="*", choices=["pub", "scaling"], help="case3: which parts (default both)")
     p.add_argument("--scaling-seeds", type=int, nargs="*", help="case3: seeds of the scaling curve (overrides the config's)")
+    p.add_argument("--no-baseline", action="store_true",
+                   help="case3 scaling: dPL only (the share-1 regionalization is PUB's fit; run --parts pub for it)")
     p.add_argument("--regionalization-evals", type=int, help="SCE-UA budget of the regionalization (overrides the config's)")
     p.add_argument("--tag", default="", help="suffix of the result file names (e.g. when running methods apart)")
     p.add_argument("--archive", action="store_true", help="copy result tables + provenance to book/full_runs/")

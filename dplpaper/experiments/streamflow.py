@@ -786,7 +786,7 @@ def run_pub_folds(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
 
 def scaling_curve(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], config: Case3Config,
                   write: bool = True, pub_table: pd.DataFrame | None = None, tag: str = "",
-                  progress: bool = False) -> pd.DataFrame:
+                  progress: bool = False, regionalization: bool = True) -> pd.DataFrame:
     """PUB scaling curve: for every fold, seed and share ``f`` of ``config.fractions``, train gA +
     HBV on the nested subset of the training folds (:func:`dplpaper.data.basin_fractions`, one
     permutation per seed and fold) and test on the held-out fold. Regionalization is fitted at
@@ -794,7 +794,8 @@ def scaling_curve(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
     fit of :func:`run_pub_folds` (same folds, attributes and seed), so with ``pub_table`` (that
     function's table) its rows are taken from there instead of being fitted again. Returns the
     per-basin long table ``fraction, seed, fold, n_train, site, method, nse, kge``; writes
-    ``results/case3/scaling_<mode><tag>.csv`` (summaries: :func:`scaling_summary`)."""
+    ``results/case3/scaling_<mode><tag>.csv`` (summaries: :func:`scaling_summary`).
+    ``regionalization=False``: dPL rows only (e.g. when the PUB run, made apart, holds the baseline)."""
     names = config.attribute_sets[config.scaling_attributes]
     rows = []
     for i, test in _folds_progress(folds, progress, "scaling folds"):
@@ -807,7 +808,7 @@ def scaling_curve(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
                 r = run_dpl_hbv(ds, attrs, sub, test, config.period, config.period, names, config.dpl, s,
                                 config.warmup_days)
                 rows.append(r.metrics.assign(fraction=frac, seed=s, fold=i, n_train=len(sub), method="dPL"))
-                if config.scaling_regionalization or frac == 1.0:
+                if regionalization and (config.scaling_regionalization or frac == 1.0):
                     if frac == 1.0 and s != config.scaling_seeds[0] and not config.scaling_regionalization:
                         continue
                     reused = None
