@@ -82,7 +82,7 @@ def _run_case(args) -> int:
             cfg.seeds = tuple(args.seeds)
         if args.regionalization_evals:
             cfg.regionalization_max_evals = int(args.regionalization_evals)
-        methods = tuple(args.methods or ("dpl", "dpl_extra", "vic_gz", "regionalization", "sceua"))
+        methods = tuple(args.methods or ("dpl", "dpl_extra", "vic_gz", "regionalization", "vic_sceua", "sceua"))
         out = sf.run_case2(cfg, methods=methods, tag=tag, progress=not args.quiet)
         files = [results.results_dir("case2") / f"{k}_{cfg.mode}{tag}.csv" for k in ("medians", "metrics")]
         if "surrogate_accuracy" in out:
@@ -142,7 +142,7 @@ def _add_run(sub) -> None:
     p.add_argument("--mode", choices=["quick", "full"], default="quick")
     p.add_argument("--seed", type=int, default=0, help="first seed (the config decides how many)")
     p.add_argument("--seeds", type=int, nargs="*", help="explicit seeds (overrides the config's)")
-    p.add_argument("--methods", nargs="*", help="subset of methods (case2: dpl dpl_extra regionalization sceua vic_gz)")
+    p.add_argument("--methods", nargs="*", help="subset of methods (case2: dpl dpl_extra vic_gz regionalization vic_sceua sceua)")
     p.add_argument("--parts", nargs="*", choices=["pub", "scaling"], help="case3: which parts (default both)")
     p.add_argument("--scaling-seeds", type=int, nargs="*", help="case3: seeds of the scaling curve (overrides the config's)")
     p.add_argument("--no-baseline", action="store_true",

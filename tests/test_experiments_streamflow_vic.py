@@ -191,3 +191,16 @@ def test_legacy_metrics_are_the_vic_style_model_with_the_learned_parameters(data
     np.testing.assert_allclose(leg["nse"].values, metrics.nse(q.astype(float), obs.astype(float)), rtol=1e-6)
     with pytest.raises(ValueError, match="net must be"):
         sv.run_dpl_vic(ds, attrs, basins, TRAIN, TEST, tiny(net="lstm"), surrogate)
+
+
+def test_sceua_of_the_legacy_model_improves_and_reports_its_parameters(data):
+    ds, attrs, basins = data
+    r = sv.run_sceua_vic(ds, attrs, basins[:2], TRAIN, TEST, max_evals=80, n_complexes=2, warmup_days=WARM)
+    lc = r.learning_curve
+    assert lc["best_cost_mean"].iloc[-1] < lc["best_cost_mean"].iloc[0]
+    assert r.parameters.shape == (2, 7) and len(r.metrics) == 2
+    sub = ds.sel(site=basins[:2], time=slice(pd.Timestamp(TEST[0]) - pd.Timedelta(days=WARM), TEST[1]))
+    q = sv.legacy_streamflow(sf.forcing_array(sub), sv.texture(attrs, basins[:2]), r.parameters, warmup=WARM)
+    obs = sub["streamflow"].transpose("time", "site").values[WARM:]
+    from dplpaper import metrics
+    np.testing.assert_allclose(r.metrics["nse"].values, metrics.nse(q.astype(float), obs.astype(float)), rtol=1e-9)

@@ -651,7 +651,7 @@ def median_table(df: pd.DataFrame, by: str | Sequence[str] = "method") -> pd.Dat
 
 
 def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Dataset | None = None,
-              methods: Sequence[str] = ("dpl", "dpl_extra", "vic_gz", "regionalization", "sceua"),
+              methods: Sequence[str] = ("dpl", "dpl_extra", "vic_gz", "regionalization", "vic_sceua", "sceua"),
               write: bool = True, tag: str = "", progress: bool = False) -> dict:
     """Run Case 2 and (``write``) save ``results/case2/metrics_<mode><tag>.csv`` (long table: site,
     method, seed, nse, kge, n_obs), ``medians_<mode><tag>.csv`` and ``simulations_<mode><tag>.nc``.
@@ -660,7 +660,8 @@ def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Datas
     Methods: ``dpl`` / ``dpl_extra`` (gA + HBV with ``attributes`` / ``extra_attributes``),
     ``vic_gz`` (the paper's configuration, :mod:`dplpaper.experiments.streamflow_vic`: two rows,
     the surrogate's simulation and the same parameters run in the VIC-style model itself; also
-    writes ``vic_surrogate_accuracy_<mode><tag>.csv``), ``regionalization``, ``sceua``.
+    writes ``vic_surrogate_accuracy_<mode><tag>.csv``), ``regionalization``, ``vic_sceua``
+    (per-basin SCE-UA of the VIC-style model itself, no surrogate), ``sceua`` (per-basin SCE-UA of HBV).
 
     Returns dict with ``metrics`` (long DataFrame), ``medians``, ``simulations`` (xr.Dataset,
     one variable per method, first seed), ``histories`` (method -> learning curve DataFrame),
@@ -714,6 +715,13 @@ def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Datas
                                 config.regionalization_max_evals, config.regionalization_complexes, config.objective,
                                 seed0, config.warmup_days, config.dpl.routing)
         name = f"regionalization HBV ({n8} attr)"
+        rows.append(r.metrics.assign(method=name, seed=seed0))
+        sims[name], hist[name], wall[name] = r.simulation, r.learning_curve, r.wall_time_s
+    if "vic_sceua" in methods and config.vic is not None:
+        from dplpaper.experiments import streamflow_vic as sv
+        r = sv.run_sceua_vic(ds, attrs, basins, config.train_period, config.test_period, config.vic.sceua_max_evals,
+                             config.vic.sceua_complexes, seed0, config.warmup_days, progress=progress)
+        name = "SCE-UA per basin VIC-style (no surrogate)"
         rows.append(r.metrics.assign(method=name, seed=seed0))
         sims[name], hist[name], wall[name] = r.simulation, r.learning_curve, r.wall_time_s
     if "sceua" in methods:
