@@ -216,3 +216,16 @@ def test_pet_correction_matches_camels_mean():
     np.testing.assert_allclose(ds["pet"].values, raw["pet"].values * ds["pet_scale"].values[:, None], rtol=1e-6)
     assert (ds["pet_scale"] < 1).all()  # ERA5-Land PET is too high over these basins
     np.testing.assert_array_equal(ds["precip"].values, raw["precip"].values)
+
+
+def test_pub_medians_and_scaling_phases():
+    t = pd.DataFrame({"method": ["a"] * 6 + ["b"] * 3, "seed": [0, 0, 0, 1, 1, 1, 0, 0, 0],
+                      "site": list("xyzxyzxyz"), "kge": [0.1, 0.2, 0.3, 0.3, 0.4, 0.5, 0.0, 1.0, 0.5],
+                      "nse": [0.0] * 9})
+    m = sf.pub_medians(t)
+    assert m.loc["a", "median_kge"] == pytest.approx((0.2 + 0.4) / 2) and m.loc["b", "median_kge"] == 0.5
+    assert m.loc["a", "n_basins"] == 3 and list(m.index) == ["a", "b"]
+    early, late = sf.scaling_phases([1.0, 0.02, 0.25, 0.5], [0.6, 0.38, 0.54, 0.57])
+    assert early == pytest.approx(0.16) and late == pytest.approx(0.06)
+    assert np.isnan(sf.scaling_phases([0.1, 0.5, 1.0], [0.1, 0.2, 0.3])[0])
+    assert np.isnan(sf.scaling_phases([0.25, 0.5, 1.0], [0.1, 0.2, 0.3])[1])

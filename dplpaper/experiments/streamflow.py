@@ -65,7 +65,8 @@ __all__ = [
     "DPLSettings", "Case2Config", "Case3Config", "DPLRun", "BaselineRun",
     "camels_caravan_basins", "load_streamflow_data", "forcing_array", "attribute_matrix", "fit_attribute_normalizer",
     "assemble", "build_dpl_model", "score", "run_dpl_hbv", "run_regionalization", "run_sceua_hbv",
-    "pub_folds_for", "run_pub_folds", "scaling_curve", "scaling_summary", "matching_share",
+    "pub_folds_for", "run_pub_folds", "scaling_curve", "scaling_summary", "matching_share", "pub_medians",
+    "scaling_phases",
     "median_table", "run_case2",
 ]
 
@@ -852,6 +853,31 @@ def scaling_summary(table: pd.DataFrame) -> pd.DataFrame:
                                                   n_train_mean=("n_train", "mean"),
                                                   n_seeds=("seed", "nunique")).reset_index()
     return out
+
+
+def pub_medians(table: pd.DataFrame) -> pd.DataFrame:
+    """Per method of a PUB table (:func:`run_pub_folds`): the median over held-out basins of KGE
+    and NSE for each seed, then the mean over seeds; ``n_basins`` counts the first seed's basins."""
+    per_seed = table.groupby(["method", "seed"], sort=False)[["kge", "nse"]].median()
+    med = per_seed.groupby("method", sort=False).mean().rename(columns={"kge": "median_kge", "nse": "median_nse"})
+    first = table[table["seed"] == table["seed"].iloc[0]]
+    med["n_basins"] = first.groupby("method", sort=False)["kge"].count()
+    return med
+
+
+def scaling_phases(fractions: Sequence[float], values: Sequence[float], split: float = 0.25) -> tuple[float, float]:
+    """Rise of a scaling curve from its smallest share to ``split`` and from ``split`` to its largest
+    share: ``(early, late)`` (NaN where ``split`` is not one of the shares or is an end point).
+    The paper's two-phase curve is ``early > late > 0`` (steep, then slower, not saturated)."""
+    f = np.asarray(fractions, dtype=float)
+    v = np.asarray(values, dtype=float)
+    order = np.argsort(f)
+    f, v = f[order], v[order]
+    hit = np.flatnonzero(np.isclose(f, split))
+    if len(hit) == 0 or hit[0] in (0, len(f) - 1):
+        return float("nan"), float("nan")
+    j = int(hit[0])
+    return float(v[j] - v[0]), float(v[-1] - v[j])
 
 
 def matching_share(fractions: Sequence[float], values: Sequence[float], target: float) -> float:
