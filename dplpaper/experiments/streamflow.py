@@ -558,7 +558,8 @@ class BaselineRun:
 def run_regionalization(ds: xr.Dataset, attrs: xr.Dataset, train_basins: Sequence[str], test_basins: Sequence[str],
                         train_period: tuple[str, str], test_period: tuple[str, str], attribute_names: Sequence[str],
                         max_evals: int = 5000, n_complexes: int = 7, objective: str = "nse", seed: int = 0,
-                        warmup_days: int = 365, routing: bool = True, chunk: int = 8) -> BaselineRun:
+                        warmup_days: int = 365, routing: bool = True, chunk: int = 8,
+                        progress: bool = False) -> BaselineRun:
     """Transfer-function regionalization of HBV (one component): coefficients shared by all
     training basins, fitted with SCE-UA on the mean over training basins of ``1 - NSE`` (or
     ``1 - KGE``) over ``train_period``; then applied to ``test_basins`` over ``test_period``.
@@ -584,7 +585,7 @@ def run_regionalization(ds: xr.Dataset, attrs: xr.Dataset, train_basins: Sequenc
         return np.where(np.isnan(c), 0.0, c)  # basins without usable training data do not count
 
     tf = fit_regionalization(a_train, site_objective, n_par, seed=seed, max_evals=max_evals,
-                             candidates_batched=True, n_complexes=n_complexes,
+                             candidates_batched=True, n_complexes=n_complexes, progress=progress,
                              attribute_names=list(attribute_names), param_names=table.names)
     theta_test = tf.predict(a_test)
     te = assemble(ds, attrs, test_basins, test_period, attribute_names, norm, warmup_days, fill_basins=train_basins)
@@ -714,7 +715,7 @@ def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Datas
     if "regionalization" in methods:
         r = run_regionalization(ds, attrs, basins, basins, config.train_period, config.test_period, config.attributes,
                                 config.regionalization_max_evals, config.regionalization_complexes, config.objective,
-                                seed0, config.warmup_days, config.dpl.routing)
+                                seed0, config.warmup_days, config.dpl.routing, progress=progress)
         name = f"regionalization HBV ({n8} attr)"
         rows.append(r.metrics.assign(method=name, seed=seed0))
         sims[name], hist[name], wall[name] = r.simulation, r.learning_curve, r.wall_time_s
@@ -784,7 +785,8 @@ def run_pub_folds(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
             if "regionalization" in methods and label in config.regionalization_sets:
                 r = run_regionalization(ds, attrs, train, test, config.period, config.period, names,
                                         config.regionalization_max_evals, config.regionalization_complexes,
-                                        config.objective, seeds[0], config.warmup_days, config.dpl.routing)
+                                        config.objective, seeds[0], config.warmup_days, config.dpl.routing,
+                                        progress=progress)
                 rows.append(r.metrics.assign(fold=i, method=f"regionalization HBV ({len(names)} attr)",
                                              attributes=label, seed=seeds[0]))
     table = pd.concat(rows, ignore_index=True)[["fold", "site", "method", "attributes", "seed", "nse", "kge", "n_obs"]]
