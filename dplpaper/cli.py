@@ -63,6 +63,15 @@ def _add_reproduce(sub) -> None:
     p.set_defaults(func=_reproduce)
 
 
+def _overrides(cfg, args):
+    """Apply the command line's ``--seeds`` and ``--regionalization-evals`` to a case config."""
+    if args.seeds:
+        cfg.seeds = tuple(args.seeds)
+    if args.regionalization_evals:
+        cfg.regionalization_max_evals = int(args.regionalization_evals)
+    return cfg
+
+
 def _run_case(args) -> int:
     """Run a case study's computation (no notebook): results under ``results/<case>/``, a
     provenance JSON beside them and, with ``--archive``, a copy of the tables in ``book/full_runs``."""
@@ -77,11 +86,7 @@ def _run_case(args) -> int:
     if args.case == "case2":
         from .experiments import streamflow as sf
 
-        cfg = sf.Case2Config.full(args.seed) if args.mode == "full" else sf.Case2Config.quick(args.seed)
-        if args.seeds:
-            cfg.seeds = tuple(args.seeds)
-        if args.regionalization_evals:
-            cfg.regionalization_max_evals = int(args.regionalization_evals)
+        cfg = _overrides(sf.Case2Config.full(args.seed) if args.mode == "full" else sf.Case2Config.quick(args.seed), args)
         methods = tuple(args.methods or ("dpl", "dpl_extra", "vic_gz", "regionalization", "vic_sceua", "sceua"))
         out = sf.run_case2(cfg, methods=methods, tag=tag, progress=not args.quiet)
         files = [results.results_dir("case2") / f"{k}_{cfg.mode}{tag}.csv" for k in ("medians", "metrics")]
@@ -95,13 +100,9 @@ def _run_case(args) -> int:
     elif args.case == "case3":
         from .experiments import streamflow as sf
 
-        cfg = sf.Case3Config.full(args.seed) if args.mode == "full" else sf.Case3Config.quick(args.seed)
-        if args.seeds:
-            cfg.seeds = tuple(args.seeds)
+        cfg = _overrides(sf.Case3Config.full(args.seed) if args.mode == "full" else sf.Case3Config.quick(args.seed), args)
         if args.scaling_seeds:
             cfg.scaling_seeds = tuple(args.scaling_seeds)
-        if args.regionalization_evals:
-            cfg.regionalization_max_evals = int(args.regionalization_evals)
         ds, attrs = sf.load_streamflow_data(cfg.basins, quick=cfg.quick_data)
         basins = [str(b) for b in ds["site"].values]
         folds = sf.pub_folds_for(basins, cfg.k_folds, cfg.fold_seed)

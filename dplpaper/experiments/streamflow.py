@@ -62,7 +62,7 @@ from dplpaper.train import TrainConfig, TrainingData, predict, predict_parameter
 
 __all__ = [
     "ATTRIBUTES_27", "BECK_ATTRIBUTES_CAMELS", "PUB_PERIOD", "FORCING_VARS", "LOG_ATTRIBUTES",
-    "DPLSettings", "Case2Config", "Case3Config", "DPLRun", "BaselineRun",
+    "TrainerSettings", "DPLSettings", "Case2Config", "Case3Config", "DPLRun", "BaselineRun",
     "camels_caravan_basins", "load_streamflow_data", "forcing_array", "attribute_matrix", "fit_attribute_normalizer",
     "assemble", "build_dpl_model", "score", "run_dpl_hbv", "run_regionalization", "run_sceua_hbv",
     "pub_folds_for", "run_pub_folds", "scaling_curve", "scaling_summary", "matching_share", "pub_medians",
@@ -95,13 +95,10 @@ PUB_PERIOD = ("1999-10-01", "2008-09-30")
 
 # ============================================================================ configuration
 @dataclass
-class DPLSettings:
-    """gA + HBV training settings (see :class:`dplpaper.train.TrainConfig` for the trainer's).
+class TrainerSettings:
+    """Trainer settings of a dPL configuration (see :class:`dplpaper.train.TrainConfig`).
 
     Attributes:
-        nmul: HBV parameter components per basin (fluxes averaged).
-        routing: gamma unit-hydrograph routing (adds ROUTA, ROUTB).
-        hidden, n_layers, dropout: the gA MLP.
         epochs, batch_sites, window_days, warmup_days, lr: trainer settings (an epoch is one
             forward run per training basin over the training period).
         loss, loss_kwargs: training loss (default NSE*: squared error scaled by each basin's
@@ -110,11 +107,6 @@ class DPLSettings:
             learning curve in ``DPLRun.history``.
     """
 
-    nmul: int = 16
-    routing: bool = True
-    hidden: int = 256
-    n_layers: int = 2
-    dropout: float = 0.0
     epochs: int = 100
     batch_sites: int = 100
     window_days: int = 365
@@ -128,6 +120,23 @@ class DPLSettings:
         return TrainConfig(epochs=self.epochs, batch_sites=self.batch_sites, window_days=self.window_days,
                            warmup_days=self.warmup_days, loss=self.loss, loss_kwargs=dict(self.loss_kwargs),
                            lr=self.lr, seed=int(seed), eval_every=max(1, self.eval_every), progress=progress)
+
+
+@dataclass
+class DPLSettings(TrainerSettings):
+    """gA + HBV settings: the trainer's (:class:`TrainerSettings`) plus the model's.
+
+    Attributes:
+        nmul: HBV parameter components per basin (fluxes averaged).
+        routing: gamma unit-hydrograph routing (adds ROUTA, ROUTB).
+        hidden, n_layers, dropout: the gA MLP.
+    """
+
+    nmul: int = 16
+    routing: bool = True
+    hidden: int = 256
+    n_layers: int = 2
+    dropout: float = 0.0
 
 
 @dataclass

@@ -36,7 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -48,8 +48,8 @@ import xarray as xr
 from dplpaper import metrics
 from dplpaper.calibrate.regionalization import BECK_ATTRIBUTES_CAMELS
 from dplpaper.calibrate.sceua import sceua
-from dplpaper.experiments.streamflow import (BaselineRun, DPLRun, _period_index, _sim_array, _time_slice, assemble,
-                                             fit_attribute_normalizer, forcing_array, score)
+from dplpaper.experiments.streamflow import (BaselineRun, DPLRun, TrainerSettings, _period_index, _sim_array,
+                                             _time_slice, assemble, fit_attribute_normalizer, forcing_array, score)
 from dplpaper.models.base import ParameterTable, ProcessModel
 from dplpaper.models.hbv import gamma_unit_hydrograph, hbv_parameter_table, route
 from dplpaper.models.surrogate import LSTMSurrogate, evaluate_surrogate, latin_hypercube, make_surrogate_training_set, train_surrogate
@@ -57,7 +57,7 @@ from dplpaper.models.vicwb import PARAMETER_TABLE as VIC_TABLE
 from dplpaper.models.vicwb import VICStyleModel
 from dplpaper.nets import GA, GZ, DPLModel, Normalizer
 from dplpaper.results import results_dir
-from dplpaper.train import TrainConfig, TrainingData, predict, predict_parameters, train_dpl
+from dplpaper.train import TrainingData, predict, predict_parameters, train_dpl
 
 __all__ = ["TEXTURE_ATTRIBUTES", "ROUTED_VIC_TABLE", "VICSettings", "RoutedRunoffSurrogate", "texture",
            "surrogate_training_set", "get_surrogate", "surrogate_accuracy", "legacy_streamflow", "run_dpl_vic",
@@ -72,7 +72,7 @@ N_VIC = len(VIC_TABLE)
 
 
 @dataclass
-class VICSettings:
+class VICSettings(TrainerSettings):
     """Settings of the VIC-surrogate configuration (``quick()`` / ``full()``).
 
     Attributes:
@@ -85,8 +85,8 @@ class VICSettings:
         net: ``"gz"`` (the paper's) or ``"ga"``.
         attributes: static attributes of the network.
         hidden: network width (gZ: LSTM hidden size).
-        epochs, batch_sites, window_days, warmup_days, lr, loss, loss_kwargs, eval_every: trainer
-            settings as in :class:`dplpaper.experiments.streamflow.DPLSettings`.
+        epochs, batch_sites, lr, eval_every (and the other fields of
+            :class:`dplpaper.experiments.streamflow.TrainerSettings`): trainer settings.
         sceua_max_evals, sceua_complexes: budget of the per-basin SCE-UA of the legacy model
             (:func:`run_sceua_vic`; evaluations = legacy model runs per basin).
         use_cache: reuse a cached surrogate from ``results/case2``.
@@ -106,11 +106,7 @@ class VICSettings:
     hidden: int = 64
     epochs: int = 30
     batch_sites: int = 40
-    window_days: int = 365
-    warmup_days: int = 365
     lr: float = 3e-3
-    loss: str = "nse"
-    loss_kwargs: dict = field(default_factory=lambda: {"variant": "nse_star"})
     eval_every: int = 10
     sceua_max_evals: int = 1000
     sceua_complexes: int = 7
@@ -128,11 +124,6 @@ class VICSettings:
                     sceua_max_evals=3000)
         base.update(kw)
         return cls(**base)
-
-    def train_config(self, seed: int, progress: bool = False) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, batch_sites=self.batch_sites, window_days=self.window_days,
-                           warmup_days=self.warmup_days, loss=self.loss, loss_kwargs=dict(self.loss_kwargs),
-                           lr=self.lr, seed=int(seed), eval_every=max(1, self.eval_every), progress=progress)
 
     def surrogate_key(self, basins: Sequence[str], period: tuple[str, str]) -> str:
         """Hash of everything the trained surrogate depends on (cache file name)."""
