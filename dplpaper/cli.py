@@ -111,18 +111,21 @@ def _run_case(args) -> int:
         files, pub, walls = [], None, {}
         if "pub" in parts:
             t1 = time.time()
-            pub = sf.run_pub_folds(ds, attrs, folds, cfg, tag=tag, progress=not args.quiet)
+            pub = sf.run_pub_folds(ds, attrs, folds, cfg, tag=tag, progress=not args.quiet, fold_indices=args.folds,
+                                   methods=tuple(args.methods or ("dpl", "regionalization")))
             walls["pub"] = round(time.time() - t1, 1)
             files.append(out_dir / f"pub_metrics_{cfg.mode}{tag}.csv")
             print(sf.median_table(pub).round(3).to_string())
         if "scaling" in parts:
             t1 = time.time()
             table = sf.scaling_curve(ds, attrs, folds, cfg, pub_table=pub, tag=tag, progress=not args.quiet,
-                                     regionalization=not args.no_baseline)
+                                     regionalization=not args.no_baseline, fold_indices=args.folds)
             walls["scaling"] = round(time.time() - t1, 1)
             files.append(out_dir / f"scaling_{cfg.mode}{tag}.csv")
             print(sf.scaling_summary(table).round(3).to_string())
-        extra = {"mode": cfg.mode, "parts": parts, "scaling_baseline": not args.no_baseline, "n_basins": len(basins), "k_folds": cfg.k_folds,
+        extra = {"mode": cfg.mode, "parts": parts, "scaling_baseline": not args.no_baseline,
+                 "methods": list(args.methods or ("dpl", "regionalization")),
+                 "folds": list(range(cfg.k_folds)) if args.folds is None else list(args.folds), "n_basins": len(basins), "k_folds": cfg.k_folds,
                  "seeds": list(cfg.seeds), "scaling_seeds": list(cfg.scaling_seeds), "fractions": list(cfg.fractions),
                  "dpl_epochs": cfg.dpl.epochs, "regionalization_max_evals": cfg.regionalization_max_evals,
                  "regionalization_complexes": cfg.regionalization_complexes, "wall_time_per_part_s": walls}
@@ -143,9 +146,11 @@ def _add_run(sub) -> None:
     p.add_argument("--mode", choices=["quick", "full"], default="quick")
     p.add_argument("--seed", type=int, default=0, help="first seed (the config decides how many)")
     p.add_argument("--seeds", type=int, nargs="*", help="explicit seeds (overrides the config's)")
-    p.add_argument("--methods", nargs="*", help="subset of methods (case2: dpl dpl_extra vic_gz regionalization vic_sceua sceua)")
+    p.add_argument("--methods", nargs="*", help="subset of methods (case2: dpl dpl_extra vic_gz regionalization vic_sceua sceua; "
+                                                   "case3 pub: dpl regionalization)")
     p.add_argument("--parts", nargs="*", choices=["pub", "scaling"], help="case3: which parts (default both)")
     p.add_argument("--scaling-seeds", type=int, nargs="*", help="case3: seeds of the scaling curve (overrides the config's)")
+    p.add_argument("--folds", type=int, nargs="*", help="case3: test only these fold indices (default all)")
     p.add_argument("--no-baseline", action="store_true",
                    help="case3 scaling: dPL only (the share-1 regionalization is PUB's fit; run --parts pub for it)")
     p.add_argument("--regionalization-evals", type=int, help="SCE-UA budget of the regionalization (overrides the config's)")

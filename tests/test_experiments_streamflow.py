@@ -229,3 +229,19 @@ def test_pub_medians_and_scaling_phases():
     assert early == pytest.approx(0.16) and late == pytest.approx(0.06)
     assert np.isnan(sf.scaling_phases([0.1, 0.5, 1.0], [0.1, 0.2, 0.3])[0])
     assert np.isnan(sf.scaling_phases([0.25, 0.5, 1.0], [0.1, 0.2, 0.3])[1])
+
+
+def test_pub_fold_subset_equals_the_full_run_on_those_folds(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("DPLPAPER_RESULTS", str(tmp_path))
+    ds, attrs, basins = data
+    cfg = sf.Case3Config(mode="test", period=TRAIN, warmup_days=WARM, k_folds=3,
+                         attribute_sets={"2": tuple(sf.BECK_ATTRIBUTES_CAMELS[:2])}, regionalization_sets=("2",),
+                         dpl=tiny_settings(epochs=1), regionalization_max_evals=40, regionalization_complexes=1)
+    folds = sf.pub_folds_for(basins, 3, seed=0)
+    full = sf.run_pub_folds(ds, attrs, folds, cfg, methods=("dpl",))
+    part = sf.run_pub_folds(ds, attrs, folds, cfg, methods=("dpl",), fold_indices=[1])
+    assert set(part["fold"]) == {1}
+    a = full[full["fold"] == 1].reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, part.reset_index(drop=True))
+    m = sf.pub_medians(full, folds=[1])
+    assert m.iloc[0]["n_basins"] == len(folds[1])

@@ -775,14 +775,18 @@ def _folds_progress(folds, progress: bool, desc: str):
 
 def run_pub_folds(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], config: Case3Config,
                   methods: Sequence[str] = ("dpl", "regionalization"), write: bool = True,
-                  seed: int | None = None, tag: str = "", progress: bool = False) -> pd.DataFrame:
+                  seed: int | None = None, tag: str = "", progress: bool = False,
+                  fold_indices: Sequence[int] | None = None) -> pd.DataFrame:
     """k-fold PUB: for every fold, train on the other folds and test on it, for each attribute
     set (dPL) and each of ``config.regionalization_sets`` (regionalization); held-out basins
     pooled. Returns a long table ``fold, site, method, attributes, seed, nse, kge, n_obs``
-    (and writes ``results/case3/pub_metrics_<mode><tag>.csv``). ``progress``: a bar over folds."""
+    (and writes ``results/case3/pub_metrics_<mode><tag>.csv``). ``progress``: a bar over folds.
+    ``fold_indices``: test only these folds (the others still train; default all)."""
     seeds = config.seeds if seed is None else (seed,)
     rows = []
     for i, test in _folds_progress(folds, progress, "PUB folds"):
+        if fold_indices is not None and i not in fold_indices:
+            continue
         train = sorted(b for j, f in enumerate(folds) if j != i for b in f)
         for label, names in config.attribute_sets.items():
             if "dpl" in methods:
@@ -806,7 +810,8 @@ def run_pub_folds(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
 
 def scaling_curve(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], config: Case3Config,
                   write: bool = True, pub_table: pd.DataFrame | None = None, tag: str = "",
-                  progress: bool = False, regionalization: bool = True) -> pd.DataFrame:
+                  progress: bool = False, regionalization: bool = True,
+                  fold_indices: Sequence[int] | None = None) -> pd.DataFrame:
     """PUB scaling curve: for every fold, seed and share ``f`` of ``config.fractions``, train gA +
     HBV on the nested subset of the training folds (:func:`dplpaper.data.basin_fractions`, one
     permutation per seed and fold) and test on the held-out fold. Regionalization is fitted at
@@ -815,10 +820,13 @@ def scaling_curve(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
     function's table) its rows are taken from there instead of being fitted again. Returns the
     per-basin long table ``fraction, seed, fold, n_train, site, method, nse, kge``; writes
     ``results/case3/scaling_<mode><tag>.csv`` (summaries: :func:`scaling_summary`).
-    ``regionalization=False``: dPL rows only (e.g. when the PUB run, made apart, holds the baseline)."""
+    ``regionalization=False``: dPL rows only (e.g. when the PUB run, made apart, holds the baseline).
+    ``fold_indices``: test only these folds (default all)."""
     names = config.attribute_sets[config.scaling_attributes]
     rows = []
     for i, test in _folds_progress(folds, progress, "scaling folds"):
+        if fold_indices is not None and i not in fold_indices:
+            continue
         train = sorted(b for j, f in enumerate(folds) if j != i for b in f)
         for s in config.scaling_seeds:
             subsets = basin_fractions(train, config.fractions, seed=1000 * int(s) + i)
@@ -866,9 +874,12 @@ def scaling_summary(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def pub_medians(table: pd.DataFrame) -> pd.DataFrame:
+def pub_medians(table: pd.DataFrame, folds: Sequence[int] | None = None) -> pd.DataFrame:
     """Per method of a PUB table (:func:`run_pub_folds`): the median over held-out basins of KGE
-    and NSE for each seed, then the mean over seeds; ``n_basins`` counts the first seed's basins."""
+    and NSE for each seed, then the mean over seeds; ``n_basins`` counts the first seed's basins.
+    ``folds``: only the held-out basins of these folds (e.g. those every method was run on)."""
+    if folds is not None:
+        table = table[table["fold"].isin(list(folds))]
     per_seed = table.groupby(["method", "seed"], sort=False)[["kge", "nse"]].median()
     med = per_seed.groupby("method", sort=False).mean().rename(columns={"kge": "median_kge", "nse": "median_nse"})
     first = table[table["seed"] == table["seed"].iloc[0]]
