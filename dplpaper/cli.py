@@ -81,6 +81,7 @@ def _run_case(args) -> int:
     from . import results
 
     t0 = time.time()
+    git0 = results.git_state()
     command = "dplpaper " + shlex.join(args.argv)
     tag = f"_{args.tag}" if args.tag else ""
     if args.case == "case2":
@@ -131,7 +132,7 @@ def _run_case(args) -> int:
                  "regionalization_complexes": cfg.regionalization_complexes, "wall_time_per_part_s": walls}
     else:
         raise ValueError(f"unknown case {args.case!r}")
-    prov = results.provenance(command, t0, time.time(), **extra)
+    prov = results.provenance(command, t0, time.time(), git=git0, **extra)
     import json
     (files[0].parent / f"provenance_{files[0].stem}.json").write_text(json.dumps(prov, indent=2))
     if args.archive:

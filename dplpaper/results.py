@@ -119,14 +119,10 @@ def _archive_root(folder: Path | None = None) -> Path:
     return Path(folder or os.environ.get("DPLPAPER_ARCHIVE") or ARCHIVE_DIR)
 
 
-def provenance(command: str, started: float, finished: float, **extra) -> dict:
-    """Who/what/when of a run: the command, git commit (and whether the tree was dirty), start and
-    end time (UTC, ISO), wall time, host CPU count, torch / OpenMP thread settings, plus ``extra``."""
-    import datetime as _dt
-    import platform
+def git_state() -> dict:
+    """``{"git_commit": HEAD, "git_dirty": tracked files changed}`` of the repository now (take it
+    when a run *starts*: the tree may change while it runs). Empty commit outside a checkout."""
     import subprocess
-
-    import torch
 
     def _git(*args: str) -> str:
         try:
@@ -134,9 +130,21 @@ def provenance(command: str, started: float, finished: float, **extra) -> dict:
         except (OSError, subprocess.SubprocessError):
             return ""
 
+    return {"git_commit": _git("rev-parse", "HEAD"), "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def provenance(command: str, started: float, finished: float, git: dict | None = None, **extra) -> dict:
+    """Who/what/when of a run: the command, git commit (and whether tracked files differed from it;
+    pass ``git`` = :func:`git_state` taken at the start, else it is read now), start and end time
+    (UTC, ISO), wall time, host CPU count, torch / OpenMP thread settings, plus ``extra``."""
+    import datetime as _dt
+    import platform
+
+    import torch
+
     iso = lambda t: _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="seconds")  # noqa: E731
-    return {"command": command, "git_commit": _git("rev-parse", "HEAD"),
-            "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+    g = git_state() if git is None else git
+    return {"command": command, "git_commit": g["git_commit"], "git_dirty": g["git_dirty"],
             "started_utc": iso(started), "finished_utc": iso(finished), "wall_time_s": round(finished - started, 1),
             "machine": platform.machine(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "torch": torch.__version__, **extra}
