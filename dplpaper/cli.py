@@ -75,6 +75,7 @@ def _overrides(cfg, args):
 def _run_case(args) -> int:
     """Run a case study's computation (no notebook): results under ``results/<case>/``, a
     provenance JSON beside them and, with ``--archive``, a copy of the tables in ``book/full_runs``."""
+    import json
     import shlex
     import time
 
@@ -133,7 +134,6 @@ def _run_case(args) -> int:
     else:
         raise ValueError(f"unknown case {args.case!r}")
     prov = results.provenance(command, t0, time.time(), git=git0, **extra)
-    import json
     (files[0].parent / f"provenance_{files[0].stem}.json").write_text(json.dumps(prov, indent=2))
     if args.archive:
         dest = results.archive_run(args.case, files, prov)

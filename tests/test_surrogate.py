@@ -130,3 +130,17 @@ def test_training_is_reproducible(trained, tmp_path):
     ck = load_surrogate(tmp_path / "ck.pt")
     assert all(torch.equal(sa[k], ck.state_dict()[k]) for k in sa)
     assert a.training_info["epochs_done"] == 2 and len(a.training_info["losses"]) == 2
+
+
+def test_training_set_spinup_and_sets_per_run():
+    f = forcing(n_t=120)
+    whole = make_surrogate_training_set(VICStyleModel(), f, ATTRS, n_param_sets=5, seed=3, outputs=("runoff", "et"))
+    split = make_surrogate_training_set(VICStyleModel(), f, ATTRS, n_param_sets=5, seed=3, outputs=("runoff", "et"),
+                                        spinup=30, sets_per_run=2)
+    np.testing.assert_array_equal(split["params"], whole["params"])
+    np.testing.assert_array_equal(split["forcing"], f[30:])
+    for o in ("runoff", "et"):
+        assert split["outputs"][o].shape == (5, 90, N_S)
+        np.testing.assert_array_equal(split["outputs"][o], whole["outputs"][o][:, 30:])
+    with pytest.raises(ValueError, match="spinup"):
+        make_surrogate_training_set(VICStyleModel(), f, ATTRS, n_param_sets=2, spinup=120)

@@ -389,18 +389,8 @@ def _surrogate_training_set(cfg: Case1Config, data: Case1Data, sites: np.ndarray
     n_spin = 365
     f_ext = np.concatenate([f[:n_spin], f], axis=0)
     attrs = {k: data.soil[sites, i] for i, k in enumerate(SOIL_VARS)}
-    merged = None
-    for lo in range(0, len(P), 4):                      # a few sets at a time: bounded memory
-        part = make_surrogate_training_set(VICStyleModel(), f_ext, attrs, params=P[lo:lo + 4],
-                                           outputs=("soil_moisture", "et"))
-        outs = {k: v[:, n_spin:] for k, v in part["outputs"].items()}
-        if merged is None:
-            merged = dict(part, outputs=outs)
-        else:
-            merged["outputs"] = {k: np.concatenate([merged["outputs"][k], outs[k]], 0) for k in outs}
-    merged["forcing"] = f
-    merged["params"] = P
-    return merged
+    return make_surrogate_training_set(VICStyleModel(), f_ext, attrs, params=P, outputs=("soil_moisture", "et"),
+                                       spinup=n_spin, sets_per_run=4)
 
 
 def surrogate_path(cfg: Case1Config) -> Path:

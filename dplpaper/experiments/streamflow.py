@@ -505,7 +505,7 @@ class _CandidateRunner:
     def simulate(self, theta: np.ndarray) -> np.ndarray:
         """``theta [k, S, n]`` (k <= chunk) -> streamflow ``[time - warmup, k, S]`` (float32)."""
         from dplpaper.models import hbv_fused
-        from dplpaper.models.hbv import gamma_unit_hydrograph, route
+        from dplpaper.models.hbv import route, routing_unit_hydrograph
         k = theta.shape[0]
         if k < self.chunk:
             theta = np.concatenate([theta, np.repeat(theta[-1:], self.chunk - k, axis=0)])
@@ -517,8 +517,7 @@ class _CandidateRunner:
             q = hbv_fused.hbv_forward_numpy(self.tiled, phys[:, :, None], warmup=0,
                                             return_unrouted=True)
             if self.routing:
-                uh = gamma_unit_hydrograph(torch.from_numpy(phys[:, -2] + 0.1),
-                                           torch.from_numpy(phys[:, -1] + 0.5)).float()
+                uh = routing_unit_hydrograph(torch.from_numpy(phys[:, -2]), torch.from_numpy(phys[:, -1])).float()
                 q = route(torch.from_numpy(q), uh).numpy()
             q = q[self.warmup:]
         return q.reshape(q.shape[0], self.chunk, self.S)[:, :k]

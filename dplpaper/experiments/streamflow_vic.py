@@ -51,7 +51,7 @@ from dplpaper.calibrate.sceua import sceua
 from dplpaper.experiments.streamflow import (BaselineRun, DPLRun, TrainerSettings, _period_index, _sim_array,
                                              _time_slice, assemble, fit_attribute_normalizer, forcing_array, score)
 from dplpaper.models.base import ParameterTable, ProcessModel
-from dplpaper.models.hbv import gamma_unit_hydrograph, hbv_parameter_table, route
+from dplpaper.models.hbv import hbv_parameter_table, route, routing_unit_hydrograph
 from dplpaper.models.surrogate import LSTMSurrogate, evaluate_surrogate, latin_hypercube, make_surrogate_training_set, train_surrogate
 from dplpaper.models.vicwb import PARAMETER_TABLE as VIC_TABLE
 from dplpaper.models.vicwb import VICStyleModel
@@ -165,7 +165,7 @@ class RoutedRunoffSurrogate(ProcessModel):
         runoff = self.surrogate(forcing[..., :3], params[:, :N_VIC], warmup=0, attributes=forcing[0, :, 3:])["runoff"]
         runoff = torch.clamp(runoff, min=0.0)
         phys = self.parameter_table.to_physical(params, dim=-1)
-        uh = gamma_unit_hydrograph(phys[:, N_VIC] + 0.1, phys[:, N_VIC + 1] + 0.5)
+        uh = routing_unit_hydrograph(phys[:, N_VIC], phys[:, N_VIC + 1])
         q = route(runoff, uh.to(runoff.dtype))
         return {"streamflow": q[warmup:], "runoff": runoff[warmup:]}
 
@@ -204,17 +204,8 @@ def surrogate_training_set(ds: xr.Dataset, attrs: xr.Dataset, basins: Sequence[s
     f = forcing_array(ds.sel(site=basins, time=slice(start, end))).astype(np.float64)
     tex = texture(attrs, basins)
     P = latin_hypercube(settings.sur_param_sets, N_VIC, seed=settings.sur_seed)
-    merged = None
-    for lo in range(0, len(P), 4):  # a few sets at a time: bounded memory
-        part = make_surrogate_training_set(VICStyleModel(), f, tex, params=P[lo:lo + 4], outputs=("runoff",))
-        outs = {k: v[:, spinup_days:] for k, v in part["outputs"].items()}
-        if merged is None:
-            merged = dict(part, outputs=outs)
-        else:
-            merged["outputs"] = {k: np.concatenate([merged["outputs"][k], outs[k]], 0) for k in outs}
-    merged["forcing"] = f[spinup_days:]
-    merged["params"] = P
-    return merged
+    return make_surrogate_training_set(VICStyleModel(), f, tex, params=P, outputs=("runoff",), spinup=spinup_days,
+                                       sets_per_run=4)
 
 
 def surrogate_path(settings: VICSettings, basins: Sequence[str], period: tuple[str, str], mode: str) -> Path:
@@ -263,7 +254,7 @@ def legacy_streamflow(forcing: np.ndarray, tex: dict[str, np.ndarray], params_un
     p = np.clip(np.asarray(params_unit, dtype=np.float64), 0.0, 1.0)
     runoff = VICStyleModel().run(np.asarray(forcing, dtype=np.float64), p[:, :N_VIC], warmup=0, soil_properties=tex)["runoff"]
     phys = ROUTED_VIC_TABLE.to_physical(p, dim=-1)
-    uh = gamma_unit_hydrograph(torch.from_numpy(phys[:, N_VIC] + 0.1), torch.from_numpy(phys[:, N_VIC + 1] + 0.5))
+    uh = routing_unit_hydrograph(torch.from_numpy(phys[:, N_VIC]), torch.from_numpy(phys[:, N_VIC + 1]))
     q = route(torch.from_numpy(runoff), uh).numpy()
     return q[warmup:]
 

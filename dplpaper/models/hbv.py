@@ -134,6 +134,13 @@ def gamma_unit_hydrograph(shape: torch.Tensor, scale: torch.Tensor, length: int 
     return torch.softmax(logw, dim=-1)  # = exp(logw) / sum exp(logw), numerically safe
 
 
+def routing_unit_hydrograph(routa: torch.Tensor, routb: torch.Tensor, length: int = UH_LENGTH) -> torch.Tensor:
+    """The unit hydrograph of the physical routing parameters ``ROUTA``/``ROUTB`` ``[site]`` (the
+    last two rows of the HBV table, reused by other models): gamma shape ``ROUTA + 0.1``, scale
+    ``ROUTB + 0.5`` days (:func:`gamma_unit_hydrograph`). Returns ``[site, length]``."""
+    return gamma_unit_hydrograph(routa + 0.1, routb + 0.5, length)
+
+
 def route(q: torch.Tensor, uh: torch.Tensor) -> torch.Tensor:
     """Causal convolution ``out[t] = sum_j uh[j] q[t - j]`` (q before day 0 taken as 0).
 
@@ -380,7 +387,7 @@ class HBV(ProcessModel):
             rp = phys[-1] if dynamic else phys  # routing is static: last time step
             ra = rp[:, -2, :].mean(-1)
             rb = rp[:, -1, :].mean(-1)
-            uh = gamma_unit_hydrograph(ra + 0.1, rb + 0.5)
+            uh = routing_unit_hydrograph(ra, rb)
             if use_fused:  # same convolution in C (the grouped conv1d costs more than HBV itself)
                 from dplpaper.models.hbv_fused import route_fused
 

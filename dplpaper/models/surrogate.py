@@ -120,7 +120,7 @@ def run_legacy(model, forcing, params, soil_properties=None, warmup: int = 0) ->
 
 def make_surrogate_training_set(model, forcing, attributes=None, n_param_sets: int = 20, seed: int = 0, *,
                                 soil_properties=None, outputs: Sequence[str] = ("soil_moisture", "et", "runoff"),
-                                params=None) -> dict:
+                                params=None, spinup: int = 0, sets_per_run: int | None = None) -> dict:
     """Simulations of a legacy model for Latin-hypercube parameter sets x sites.
 
     Args:
@@ -136,8 +136,12 @@ def make_surrogate_training_set(model, forcing, attributes=None, n_param_sets: i
         soil_properties: per-site soil passed to ``model.run`` (overrides texture).
         outputs: legacy outputs to keep.
         params: optional explicit unit-cube sets ``[n_sets, n_params]`` instead of LHS.
+        spinup: leading days of ``forcing`` that only spin up the legacy model; dropped from the
+            returned forcing and outputs.
+        sets_per_run: run the legacy model on this many parameter sets at a time (memory: the
+            forcing is tiled that many times); ``None``: all at once.
     Returns:
-        dict with ``forcing`` ``[time, site, nf]``, ``attributes`` ``[site, n_attr]`` or None,
+        dict with ``forcing`` ``[time - spinup, site, nf]``, ``attributes`` ``[site, n_attr]`` or None,
         ``attribute_names``, ``params`` ``[n_sets, n_params]`` (unit cube), ``outputs`` dict
         name -> ``[n_sets, time, site]`` (float64), ``forcing_names``, ``parameter_table``,
         ``soil_properties``.
@@ -153,12 +157,20 @@ def make_surrogate_training_set(model, forcing, attributes=None, n_param_sets: i
     P = latin_hypercube(n_param_sets, n_p, seed) if params is None else np.asarray(params, dtype=np.float64)
     if P.ndim != 2 or P.shape[1] != n_p:
         raise ValueError(f"params must be [n_sets, {n_p}], got {P.shape}")
-    sims = run_legacy(model, forcing, np.broadcast_to(P[:, None, :], (P.shape[0], n_s, n_p)), soil_properties)
-    missing = [o for o in outputs if o not in sims]
-    if missing:
-        raise ValueError(f"legacy model has no outputs {missing}; it has {sorted(sims)}")
-    return {"forcing": forcing, "attributes": a, "attribute_names": names, "params": P,
-            "outputs": {o: sims[o] for o in outputs}, "forcing_names": tuple(model.forcing_names),
+    if not 0 <= spinup < n_t:
+        raise ValueError(f"spinup ({spinup}) must be in [0, {n_t}) days")
+    chunk = P.shape[0] if sets_per_run is None else max(1, int(sets_per_run))
+    parts = []
+    for lo in range(0, P.shape[0], chunk):
+        p = P[lo:lo + chunk]
+        sims = run_legacy(model, forcing, np.broadcast_to(p[:, None, :], (p.shape[0], n_s, n_p)), soil_properties)
+        missing = [o for o in outputs if o not in sims]
+        if missing:
+            raise ValueError(f"legacy model has no outputs {missing}; it has {sorted(sims)}")
+        parts.append({o: sims[o][:, spinup:] for o in outputs})
+    outs = {o: parts[0][o] if len(parts) == 1 else np.concatenate([q[o] for q in parts], 0) for o in outputs}
+    return {"forcing": forcing[spinup:], "attributes": a, "attribute_names": names, "params": P,
+            "outputs": outs, "forcing_names": tuple(model.forcing_names),
             "parameter_table": model.parameter_table, "soil_properties": soil_properties}
 
 
