@@ -49,10 +49,11 @@ test-notebooks: venv
 bench: venv
 	$(PY) -m benchmarks.run_all
 
-# After a deliberate change of results: re-execute the notebooks (quick mode) with papermill and
-# copy the executed notebooks back over notebooks/, so nbval compares against fresh outputs.
+# After a deliberate change of results: re-execute the notebooks (quick mode) with papermill, copy
+# the executed notebooks back over notebooks/ and rewrite the key results they check
+# (notebooks/key_results/*.json, written by dplpaper.keyresults when DPLPAPER_UPDATE_KEY_RESULTS=1).
 refresh-outputs: venv
-	$(PY) -m dplpaper.reproduce --mode quick --no-book --refresh-outputs
+	DPLPAPER_UPDATE_KEY_RESULTS=1 $(PY) -m dplpaper.reproduce --mode quick --no-book --refresh-outputs
 
 clean:
 	rm -rf book/_build book/executed results .pytest_cache

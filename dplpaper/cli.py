@@ -8,6 +8,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+#: method names of ``dplpaper run`` (as dispatched by :func:`dplpaper.experiments.streamflow.run_case2`
+#: and :func:`~dplpaper.experiments.streamflow.run_pub_folds`); the first tuple is the default
+CASE2_METHODS = ("dpl", "dpl_extra", "vic_gz", "regionalization", "vic_sceua", "sceua")
+CASE3_METHODS = ("dpl", "regionalization")
+CASE3_PARTS = ("pub", "scaling")
+
 
 def _data_list(args) -> int:
     from .data import registry
@@ -18,6 +24,8 @@ def _data_list(args) -> int:
         where = f"{r['root']}: {r['where']}" if r["status"] == "found" else "-"
         kind = "shipped" if r["shipped"] else "full"
         print(f"{r['name']:<{w}}  {r['status']:<7}  {kind:<7}  {where}")
+        if r.get("note"):
+            print(f"{'':<{w}}  {r['note']}")
         if args.verbose:
             ds = registry.get(r["name"])
             print(f"{'':<{w}}  {ds.description}\n{'':<{w}}  source: {ds.url}\n{'':<{w}}  licence: {ds.licence}\n"
@@ -50,6 +58,7 @@ def _add_data(sub) -> None:
 def _reproduce(args) -> int:
     from . import reproduce
 
+    reproduce.check_only(args.only)  # a typo is an error (listing the notebooks), before anything runs
     argv = ["--mode", args.mode] + (["--only", *args.only] if args.only else [])
     argv += ["--no-book"] if args.no_book else []
     return reproduce.main(argv)
@@ -72,9 +81,50 @@ def _overrides(cfg, args):
     return cfg
 
 
+def _check_choices(values, valid, option: str, case: str) -> None:
+    bad = [v for v in values if v not in valid]
+    if bad:
+        raise ValueError(f"{case}: unknown {option} {', '.join(map(repr, bad))}; valid: {', '.join(valid)}")
+
+
+def validate_run_args(args) -> None:
+    """Check ``dplpaper run`` arguments against the known values before any data is loaded;
+    raises ValueError naming the option and listing the valid choices."""
+    case = args.case
+    if case == "case2":
+        _check_choices(args.methods or (), CASE2_METHODS, "--methods", case)
+        for opt, val in (("--parts", args.parts), ("--folds", args.folds), ("--scaling-seeds", args.scaling_seeds)):
+            if val:
+                raise ValueError(f"{opt} applies to case3 only")
+        if args.no_baseline:
+            raise ValueError("--no-baseline applies to case3 only")
+    elif case == "case3":
+        _check_choices(args.methods or (), CASE3_METHODS, "--methods", case)
+        _check_choices(args.parts or (), CASE3_PARTS, "--parts", case)
+        if args.methods and args.parts and "pub" not in args.parts:
+            raise ValueError("case3: --methods selects the PUB methods, but --parts does not include 'pub'")
+        if args.folds is not None:
+            from .experiments.streamflow import Case3Config
+
+            k = (Case3Config.full if args.mode == "full" else Case3Config.quick)(args.seed).k_folds
+            bad = [f for f in args.folds if not 0 <= f < k]
+            if bad:
+                raise ValueError(f"case3 --mode {args.mode}: --folds {bad} out of range; valid: 0..{k - 1} "
+                                 f"({k} folds)")
+            if not args.folds:
+                raise ValueError(f"case3: --folds given without fold indices; valid: 0..{k - 1}")
+    for opt, vals in (("--seed", [args.seed]), ("--seeds", args.seeds or []),
+                      ("--scaling-seeds", args.scaling_seeds or [])):
+        if any(v < 0 for v in vals):
+            raise ValueError(f"{opt} must be >= 0, got {vals}")
+    if args.regionalization_evals is not None and args.regionalization_evals < 1:
+        raise ValueError(f"--regionalization-evals must be >= 1, got {args.regionalization_evals}")
+
+
 def _run_case(args) -> int:
     """Run a case study's computation (no notebook): results under ``results/<case>/``, a
     provenance JSON beside them and, with ``--archive``, a copy of the tables in ``book/full_runs``."""
+    validate_run_args(args)  # before anything is loaded or run
     import json
     import shlex
     import time
@@ -89,7 +139,7 @@ def _run_case(args) -> int:
         from .experiments import streamflow as sf
 
         cfg = _overrides(sf.Case2Config.full(args.seed) if args.mode == "full" else sf.Case2Config.quick(args.seed), args)
-        methods = tuple(args.methods or ("dpl", "dpl_extra", "vic_gz", "regionalization", "vic_sceua", "sceua"))
+        methods = tuple(args.methods or CASE2_METHODS)
         out = sf.run_case2(cfg, methods=methods, tag=tag, progress=not args.quiet)
         files = [results.results_dir("case2") / f"{k}_{cfg.mode}{tag}.csv" for k in ("medians", "metrics")]
         if "surrogate_accuracy" in out:
@@ -114,7 +164,7 @@ def _run_case(args) -> int:
         if "pub" in parts:
             t1 = time.time()
             pub = sf.run_pub_folds(ds, attrs, folds, cfg, tag=tag, progress=not args.quiet, fold_indices=args.folds,
-                                   methods=tuple(args.methods or ("dpl", "regionalization")))
+                                   methods=tuple(args.methods or CASE3_METHODS))
             walls["pub"] = round(time.time() - t1, 1)
             files.append(out_dir / f"pub_metrics_{cfg.mode}{tag}.csv")
             print(sf.median_table(pub).round(3).to_string())
@@ -126,7 +176,7 @@ def _run_case(args) -> int:
             files.append(out_dir / f"scaling_{cfg.mode}{tag}.csv")
             print(sf.scaling_summary(table).round(3).to_string())
         extra = {"mode": cfg.mode, "parts": parts, "scaling_baseline": not args.no_baseline,
-                 "methods": list(args.methods or ("dpl", "regionalization")),
+                 "methods": list(args.methods or CASE3_METHODS),
                  "folds": list(range(cfg.k_folds)) if args.folds is None else list(args.folds), "n_basins": len(basins), "k_folds": cfg.k_folds,
                  "seeds": list(cfg.seeds), "scaling_seeds": list(cfg.scaling_seeds), "fractions": list(cfg.fractions),
                  "dpl_epochs": cfg.dpl.epochs, "regionalization_max_evals": cfg.regionalization_max_evals,
@@ -147,9 +197,9 @@ def _add_run(sub) -> None:
     p.add_argument("--mode", choices=["quick", "full"], default="quick")
     p.add_argument("--seed", type=int, default=0, help="first seed (the config decides how many)")
     p.add_argument("--seeds", type=int, nargs="*", help="explicit seeds (overrides the config's)")
-    p.add_argument("--methods", nargs="*", help="subset of methods (case2: dpl dpl_extra vic_gz regionalization vic_sceua sceua; "
-                                                   "case3 pub: dpl regionalization)")
-    p.add_argument("--parts", nargs="*", choices=["pub", "scaling"], help="case3: which parts (default both)")
+    p.add_argument("--methods", nargs="*", help=f"subset of methods (case2: {' '.join(CASE2_METHODS)}; "
+                                                   f"case3 pub: {' '.join(CASE3_METHODS)})")
+    p.add_argument("--parts", nargs="*", choices=list(CASE3_PARTS), help="case3: which parts (default both)")
     p.add_argument("--scaling-seeds", type=int, nargs="*", help="case3: seeds of the scaling curve (overrides the config's)")
     p.add_argument("--folds", type=int, nargs="*", help="case3: test only these fold indices (default all)")
     p.add_argument("--no-baseline", action="store_true",
@@ -178,7 +228,7 @@ def main(argv=None) -> int:
     args.argv = argv
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError) as e:  # DataFormatError, DataNotFoundError, DataFetchError among them
         print(f"dplpaper: error: {e}", file=sys.stderr)
         return 2
 

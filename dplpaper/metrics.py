@@ -116,7 +116,20 @@ def _moments(xp, sim, obs, min_obs):
         cov=(ds * do).sum(0) / n_safe,
         mse=(err * err).sum(0) / n_safe,
         ubmse=((ds - do) ** 2).sum(0) / n_safe,
+        abs_s=xp.abs(s0).sum(0) / n_safe,
+        abs_o=xp.abs(o0).sum(0) / n_safe,
     )
+
+
+#: a mean (standard deviation) smaller than this many machine epsilons times the series' mean
+#: absolute value counts as zero in KGE: rounding noise, not a ratio to divide by
+_ZERO_REL = 1000.0
+
+
+def _nonzero(xp, x, scale):
+    """``|x| > _ZERO_REL * eps * scale`` (eps of x's dtype): x is not rounding noise of zero."""
+    eps = float(torch.finfo(x.dtype).eps) if xp is torch else float(np.finfo(np.asarray(x).dtype).eps)
+    return xp.abs(x) > _ZERO_REL * eps * scale
 
 
 def _nan_where_not(xp, ok, x):
@@ -154,14 +167,16 @@ def _nse(xp, m):
 
 
 def _kge(xp, m, variant):
-    ok = m["ok"] & (m["var_s"] > 0) & (m["var_o"] > 0) & (m["mu_o"] != 0)
-    r = _corr(xp, m)
+    # zero mean or zero variance, also when rounding leaves ~1e-17 instead of 0: NaN, not noise
     sd_s, sd_o = _safe_sqrt(xp, m["var_s"]), _safe_sqrt(xp, m["var_o"])
+    ok = m["ok"] & _nonzero(xp, sd_s, m["abs_s"]) & _nonzero(xp, sd_o, m["abs_o"]) \
+        & _nonzero(xp, m["mu_o"], m["abs_o"])
+    r = _corr(xp, m)
     beta = _safe_div(xp, m["mu_s"], m["mu_o"], ok)
     if variant == "2009":
         alpha = _safe_div(xp, sd_s, sd_o, ok)
     elif variant == "2012":
-        ok = ok & (m["mu_s"] != 0)
+        ok = ok & _nonzero(xp, m["mu_s"], m["abs_s"])
         alpha = _safe_div(xp, sd_s * m["mu_o"], sd_o * m["mu_s"], ok)
     else:
         raise ValueError(f"kge variant must be '2009' or '2012', got {variant!r}")

@@ -3,6 +3,8 @@
 * :class:`GA` (the paper's gA): static attributes -> unit-cube parameters.
 * :class:`GZ` (the paper's gZ): static attributes + time series (forcings and, possibly gappy,
   observations) -> LSTM -> unit-cube parameters.
+* :class:`GDynamic`: dPL with dynamic parameters: an LSTM over forcing + attributes gives
+  time-varying values of chosen parameters, an MLP on attributes the static rest.
 * :class:`DPLModel`: ``params = net(inputs); return pbm(forcing, params, warmup=...)``.
 * :class:`Normalizer`: per-feature, NaN-aware standardization fitted on training sites.
 
@@ -21,7 +23,7 @@ from torch import nn
 
 from dplpaper.models.base import ProcessModel
 
-__all__ = ["GA", "GZ", "DPLModel", "Normalizer"]
+__all__ = ["GA", "GZ", "GDynamic", "DPLModel", "Normalizer"]
 
 
 def _mlp(n_in: int, hidden: int, n_layers: int, dropout: float) -> nn.Sequential:
@@ -168,6 +170,71 @@ class GZ(nn.Module):
         z = h[-1] if self.readout == "last" else h.mean(0)
         out = torch.sigmoid(self.head(self.drop(z)))
         return out.reshape(n_s, self.n_params, self.nmul)
+
+
+class GDynamic(nn.Module):
+    """dPL with dynamic parameters: time-varying values for ``dynamic`` parameter rows, static rest.
+
+    The parameters the literature makes time-varying (for HBV: BETA, the recharge shape, and
+    BETAET, the ET shape; Feng et al. 2022, WRR) come from an LSTM that reads the forcing and
+    the attributes every day, so they can follow seasons and wet/dry spells; every other
+    parameter (storage capacities, recessions, snow, routing) stays a property of the basin and
+    comes from an MLP on the attributes (the gA of :class:`GA`). This split (LSTM -> dynamic,
+    MLP -> static) avoids taking static values from the LSTM's last step, which would make them
+    depend on how long the simulated period is.
+
+    Args:
+        n_series: channels of the series input (normalized forcing, e.g. P, T, PET; no NaN).
+        n_attributes: normalized static attributes per site.
+        n_params, nmul: from the process model.
+        dynamic: row indices of the time-varying parameters (``ParameterTable.index`` of names).
+        hidden: LSTM hidden size; ``static_hidden``, ``static_layers``: the static MLP.
+        dropout: dropout on the LSTM output before its read-out.
+
+    ``forward(series [time, site, n_series], attributes [site, n_attributes])`` ->
+    unit-cube ``[time, site, n_params, nmul]`` (static rows constant in time).
+    """
+
+    inputs = ("series", "attributes")
+
+    def __init__(self, n_series: int, n_attributes: int, n_params: int, nmul: int = 1,
+                 dynamic: Sequence[int] = (0,), hidden: int = 64, static_hidden: int = 256,
+                 static_layers: int = 2, dropout: float = 0.0):
+        super().__init__()
+        self.n_series, self.n_attributes = int(n_series), int(n_attributes)
+        self.n_params, self.nmul = int(n_params), int(nmul)
+        dyn = sorted(int(i) for i in dynamic)
+        if not dyn or len(set(dyn)) != len(dyn) or dyn[0] < 0 or dyn[-1] >= self.n_params:
+            raise ValueError(f"dynamic rows {list(dynamic)} must be distinct indices in [0, {self.n_params})")
+        self.dynamic = dyn
+        self.static = [i for i in range(self.n_params) if i not in dyn]
+        self.inp = nn.Linear(self.n_series + self.n_attributes, hidden)
+        self.lstm = nn.LSTM(hidden, hidden)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.dyn_head = nn.Linear(hidden, len(dyn) * self.nmul)
+        self.static_body = _mlp(self.n_attributes, static_hidden, static_layers, 0.0)
+        self.static_head = nn.Linear(static_hidden, len(self.static) * self.nmul)
+        order = torch.argsort(torch.tensor(dyn + self.static))
+        self.register_buffer("_order", order, persistent=False)
+
+    def forward(self, series: torch.Tensor, attributes: torch.Tensor) -> torch.Tensor:
+        if series.ndim != 3 or series.shape[2] != self.n_series:
+            raise ValueError(f"GDynamic expects series [time, site, {self.n_series}], got {tuple(series.shape)}")
+        if attributes.ndim != 2 or attributes.shape != (series.shape[1], self.n_attributes):
+            raise ValueError(f"GDynamic expects attributes [{series.shape[1]}, {self.n_attributes}], "
+                             f"got {tuple(attributes.shape)}")
+        for name, x in (("series", series), ("attributes", attributes)):
+            if not bool(torch.isfinite(x).all()):
+                idx = torch.nonzero(~torch.isfinite(x))[0].tolist()
+                raise ValueError(f"GDynamic: non-finite {name} value at index {idx}")
+        n_t, n_s = series.shape[:2]
+        attr = attributes.to(series.dtype)
+        x = torch.cat([series, attr.unsqueeze(0).expand(n_t, -1, -1)], dim=2)
+        h, _ = self.lstm(torch.relu(self.inp(x)))
+        dyn = torch.sigmoid(self.dyn_head(self.drop(h))).reshape(n_t, n_s, len(self.dynamic), self.nmul)
+        st = torch.sigmoid(self.static_head(self.static_body(attr))).reshape(n_s, len(self.static), self.nmul)
+        out = torch.cat([dyn, st.unsqueeze(0).expand(n_t, -1, -1, -1)], dim=2)
+        return out.index_select(2, self._order)
 
 
 class DPLModel(nn.Module):

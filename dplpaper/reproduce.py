@@ -33,11 +33,29 @@ def notebook_order() -> list[Path]:
     return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
+def check_only(only: list[str] | None) -> list[Path]:
+    """The notebooks that ``--only`` selects; a key that matches no notebook raises ValueError
+    listing the notebooks (so a typo never runs nothing and exits 0)."""
+    nbs = notebook_order()
+    if only is None:
+        return nbs
+    if not only:
+        raise ValueError("--only needs at least one name (or leave it out to run every notebook)")
+    names = [nb.name for nb in nbs]
+    bad = [k for k in only if not any(k in n for n in names)]
+    if bad:
+        raise ValueError(f"--only {', '.join(map(repr, bad))} matches no notebook; notebooks: {', '.join(names)}")
+    return [nb for nb in nbs if any(k in nb.name for k in only)]
+
+
 def execute_notebooks(mode: str = "quick", only: list[str] | None = None,
                       refresh_outputs: bool = False) -> list[Path]:
     """Run the notebooks with papermill; return the executed copies' paths."""
     import papermill as pm
 
+    check_only(only)
+    if refresh_outputs and mode != "quick":
+        raise ValueError("--refresh-outputs only stores quick-mode outputs (what nbval checks)")
     EXECUTED_DIR.mkdir(parents=True, exist_ok=True)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     done = []
@@ -84,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--refresh-outputs", action="store_true",
                    help="copy executed quick-mode notebooks back over notebooks/ (for nbval)")
     a = p.parse_args(argv)
+    try:  # validate before anything runs
+        check_only(a.only)
+        if a.refresh_outputs and a.mode != "quick":
+            raise ValueError("--refresh-outputs only stores quick-mode outputs (what nbval checks)")
+    except ValueError as e:
+        p.error(str(e))
     # kernels must use the inline backend (figures in the book), never a headless one inherited here
     if os.environ.get("MPLBACKEND", "").lower() == "agg":
         del os.environ["MPLBACKEND"]

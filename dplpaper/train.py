@@ -26,7 +26,16 @@ training period's) when simulating another period.
 Reproducibility: everything random is seeded from ``TrainConfig.seed``: mini-batches come from a
 ``numpy.random.Generator`` and dropout from torch's generator; both states, the model and the
 optimizer are saved after each epoch to ``checkpoint_dir/last.pt``, and ``resume=True``
-continues a killed run to the same weights, bit for bit (CPU).
+continues a killed run to the same weights, bit for bit (CPU). The checkpoint also holds a
+fingerprint of the settings (:data:`RESUME_SETTINGS`) and of the data (shapes and a hash of
+forcing, attributes, target and series); resuming with other settings or data raises
+:class:`CheckpointError` saying what changed (``epochs`` may grow), and so does a checkpoint
+that cannot be read (the message names its path).
+
+Target checks (before training): a target with no finite value, with inf, or with an obvious
+missing-value marker (-999, -9999, ...) raises ValueError; with a loss that divides by each
+site's variance (``"kge"``, ``"nse"`` other than the ``nse_star`` variant) so does a site whose
+observations are constant (it would be left out of the loss without a word).
 
 Multi-process training: launch with ``torchrun`` (``python -m torch.distributed.run``) and
 call ``torch.distributed.init_process_group`` (``gloo`` on CPU, ``nccl`` on GPU) before
@@ -37,9 +46,12 @@ evaluates, writes the history and the checkpoint (each rank saves its own random
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import pickle
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -52,7 +64,19 @@ from tqdm.auto import tqdm
 
 from dplpaper.metrics import get_loss
 
-__all__ = ["TrainConfig", "TrainingData", "TrainResult", "train_dpl", "predict", "predict_parameters"]
+__all__ = ["TrainConfig", "TrainingData", "TrainResult", "train_dpl", "predict", "predict_parameters",
+           "CheckpointError", "RESUME_SETTINGS"]
+
+#: TrainConfig fields that must match between a checkpoint and the run resuming it
+#: (``epochs`` may grow; ``checkpoint_dir``, ``eval_every``, ``device``, ``progress`` may change)
+RESUME_SETTINGS = ("batch_sites", "window_days", "warmup_days", "loss", "loss_kwargs", "optimizer", "lr", "seed",
+                   "grad_clip")
+#: values in a target that are missing-value markers of some format, never observations
+TARGET_MISSING_MARKERS = (-99.0, -999.0, -9999.0, -99999.0)
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be read, or does not belong to this run (settings or data changed)."""
 
 
 @dataclass
@@ -216,6 +240,121 @@ def _set_rng_state(rng: np.random.Generator, st: dict) -> None:
         torch.cuda.set_rng_state_all(st["cuda"])
 
 
+def _site_label(data: TrainingData, idx) -> list:
+    return [data.site_ids[i] if data.site_ids is not None else i for i in idx]
+
+
+def _check_target(data: TrainingData, config: TrainConfig) -> None:
+    """Refuse targets that cannot be fitted (see module docstring), naming the sites."""
+    y = data.target.detach().double()
+    name = f"TrainingData.target ({data.target_name})"
+    fin = torch.isfinite(y)
+    if not bool(fin.any()):
+        raise ValueError(f"{name} has no finite value ({y.shape[1]} sites, {y.shape[0]} days): nothing to fit")
+    inf = torch.isinf(y)
+    if bool(inf.any()):
+        t, s = (int(i) for i in torch.nonzero(inf)[0])
+        raise ValueError(f"{name}: non-finite value {float(y[t, s])} at site {_site_label(data, [s])[0]} "
+                         f"(day index {t}); missing observations must be NaN")
+    marker = torch.zeros_like(fin)
+    for m in TARGET_MISSING_MARKERS:
+        marker |= y == m
+    if bool(marker.any()):
+        sites = torch.nonzero(marker.any(0)).flatten().tolist()
+        t, s = (int(i) for i in torch.nonzero(marker)[0])
+        raise ValueError(f"{name}: value {float(y[t, s]):g} at site {_site_label(data, [s])[0]} (day index {t}) is a "
+                         f"missing-value marker, not an observation; set missing values to NaN "
+                         f"({int(marker.sum())} values at sites {_site_label(data, sites[:10])})")
+    n = fin.sum(0)
+    empty = torch.nonzero(n == 0).flatten().tolist()
+    if empty:
+        warnings.warn(f"{name}: sites {_site_label(data, empty[:10])} ({len(empty)} in all) have no observation "
+                      "in the training period; they do not enter the loss", RuntimeWarning, stacklevel=3)
+    variant = dict(config.loss_kwargs).get("variant")
+    if config.loss == "kge" or (config.loss == "nse" and variant != "nse_star"):
+        y0 = torch.where(fin, y, 0)
+        cnt = n.clamp(min=1)
+        mu = y0.sum(0) / cnt
+        sd = torch.sqrt((torch.where(fin, y - mu, 0) ** 2).sum(0) / cnt)
+        scale = torch.where(fin, y.abs(), 0).sum(0) / cnt
+        const = (n >= 2) & (sd <= 1e-6 * scale)
+        if bool(const.any()):
+            sites = torch.nonzero(const).flatten().tolist()
+            raise ValueError(f"{name}: constant observations (zero variance) at sites {_site_label(data, sites[:10])} "
+                             f"({len(sites)} in all): loss {config.loss!r} divides by each site's variance and would "
+                             "leave them out; drop these sites or use loss='rmse' or the 'nse_star' variant")
+
+
+def _data_fingerprint(data: TrainingData) -> dict:
+    """Shapes, dtypes and a blake2b hash of forcing, attributes, target (and series)."""
+    out = {}
+    for name in ("forcing", "attributes", "target", "series"):
+        x = getattr(data, name)
+        if x is None:
+            out[name] = None
+            continue
+        a = np.ascontiguousarray(x.detach().cpu().numpy())
+        out[name] = {"shape": list(a.shape), "dtype": str(a.dtype),
+                     "blake2b": hashlib.blake2b(a.view(np.uint8).reshape(-1), digest_size=16).hexdigest()}
+    out["target_name"] = data.target_name
+    return out
+
+
+def _settings_fingerprint(config: TrainConfig) -> dict:
+    c = asdict(config)
+    return {k: c[k] for k in RESUME_SETTINGS}
+
+
+def _compare_fingerprint(saved: dict | None, config: TrainConfig, data: TrainingData, ckpt: Path,
+                         epochs_done: int) -> None:
+    if config.epochs < epochs_done:
+        raise CheckpointError(f"checkpoint {ckpt} has {epochs_done} epochs done, more than TrainConfig.epochs = "
+                              f"{config.epochs}; raise epochs or start afresh (resume=False)")
+    if saved is None:
+        warnings.warn(f"checkpoint {ckpt} has no settings/data fingerprint (written by an older version): "
+                      "resuming without checking that settings and data are unchanged", RuntimeWarning, stacklevel=3)
+        return
+    changes = []
+    now = _settings_fingerprint(config)
+    for k in RESUME_SETTINGS:
+        if k in saved.get("settings", {}) and saved["settings"][k] != now[k]:
+            changes.append(f"{k} {saved['settings'][k]!r} -> {now[k]!r}")
+    dnow = _data_fingerprint(data)
+    for k, v in saved.get("data", {}).items():
+        w = dnow.get(k)
+        if v == w:
+            continue
+        if isinstance(v, dict) and isinstance(w, dict) and v["shape"] != w["shape"]:
+            changes.append(f"data.{k} shape {v['shape']} -> {w['shape']}")
+        elif isinstance(v, dict) and isinstance(w, dict) and v["dtype"] != w["dtype"]:
+            changes.append(f"data.{k} dtype {v['dtype']} -> {w['dtype']}")
+        elif isinstance(v, dict) and isinstance(w, dict):
+            changes.append(f"data.{k} values differ (same shape)")
+        else:
+            changes.append(f"data.{k} {v!r} -> {w!r}")
+    if changes:
+        raise CheckpointError(f"cannot resume from {ckpt}: it was written with other settings or data: "
+                              + "; ".join(changes) + ". Restore them, or start afresh (resume=False or another "
+                              "checkpoint_dir); only epochs may grow")
+
+
+_CKPT_READ_ERRORS = (EOFError, RuntimeError, pickle.UnpicklingError, OSError, KeyError, ValueError, TypeError,
+                     AttributeError, IndexError)
+
+
+def _load_checkpoint(path: Path, device, required=()) -> dict:
+    """``torch.load`` that names the file on any read error (truncated, corrupt, not a checkpoint)."""
+    try:
+        st = torch.load(path, map_location=device, weights_only=False)
+    except _CKPT_READ_ERRORS as e:
+        raise CheckpointError(f"cannot read checkpoint {path} ({type(e).__name__}: {e}); truncated or corrupt? "
+                              "delete it to start afresh") from e
+    missing = [k for k in required if not isinstance(st, dict) or k not in st]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks {missing}: not a train_dpl checkpoint, or corrupt")
+    return st
+
+
 def train_dpl(model, data: TrainingData, config: TrainConfig,
               eval_fn: Callable[[torch.nn.Module], dict] | None = None,
               resume: bool = False) -> TrainResult:
@@ -232,7 +371,9 @@ def train_dpl(model, data: TrainingData, config: TrainConfig,
         resume: continue from ``config.checkpoint_dir/last.pt`` when it exists.
 
     Returns:
-        :class:`TrainResult`. Raises ``FloatingPointError`` if a loss is NaN/inf.
+        :class:`TrainResult`. Raises ``FloatingPointError`` if a loss is NaN/inf, ``ValueError``
+        for a target that cannot be fitted, :class:`CheckpointError` when resuming from a
+        checkpoint that cannot be read or was written with other settings or data.
     """
     rank, world = _dist_info()
     device = torch.device(config.device)
@@ -251,6 +392,7 @@ def train_dpl(model, data: TrainingData, config: TrainConfig,
     t_avail = n_t - warm
     per_iter = b_global * win / (n_s * t_avail)
     n_iter = max(1, round(1.0 / per_iter))
+    _check_target(data, config)
 
     loss_fn = get_loss(config.loss)
     loss_kwargs = dict(config.loss_kwargs)
@@ -276,12 +418,21 @@ def train_dpl(model, data: TrainingData, config: TrainConfig,
     history: list[dict] = []
     start_epoch, iteration, wall, epoch_equiv = 0, 0, 0.0, 0.0
     if resume and ckpt is not None and ckpt.exists():
-        st = torch.load(ckpt, map_location=device, weights_only=False)
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
+        st = _load_checkpoint(ckpt, device, ("model", "optimizer", "history", "epoch", "iteration", "wall_time_s",
+                                             "epoch_equiv", "rng"))
+        _compare_fingerprint(st.get("fingerprint"), config, data, ckpt, int(st["epoch"]))
+        if st.get("world_size", world) != world:
+            raise CheckpointError(f"cannot resume from {ckpt}: written by {st['world_size']} processes, "
+                                  f"resumed with {world}")
+        try:
+            model.load_state_dict(st["model"])
+            opt.load_state_dict(st["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise CheckpointError(f"checkpoint {ckpt} does not fit this model/optimizer ({type(e).__name__}: "
+                                  f"{str(e).splitlines()[0]})") from e
         history = list(st["history"])
         start_epoch, iteration, wall, epoch_equiv = st["epoch"], st["iteration"], st["wall_time_s"], st["epoch_equiv"]
-        rst = st["rng"] if rank == 0 else torch.load(ckpt_dir / f"rng_rank{rank}.pt", weights_only=False)
+        rst = st["rng"] if rank == 0 else _load_checkpoint(ckpt_dir / f"rng_rank{rank}.pt", "cpu", ("numpy", "torch"))
         if rst.get("epoch", start_epoch) != start_epoch:
             raise RuntimeError(f"checkpoint {ckpt} (epoch {start_epoch}) and the random state of rank {rank} "
                                f"(epoch {rst.get('epoch')}) disagree; the run was killed while saving")
@@ -308,6 +459,8 @@ def train_dpl(model, data: TrainingData, config: TrainConfig,
         evaluate(rec)
         history.append(rec)
 
+    fingerprint = {"settings": _settings_fingerprint(config), "data": _data_fingerprint(data)} \
+        if ckpt_dir is not None and rank == 0 else None
     offsets = torch.arange(span)
     bar = tqdm(total=(config.epochs - start_epoch) * n_iter, disable=not (config.progress and rank == 0),
                desc="dPL training", unit="it", dynamic_ncols=True)
@@ -364,7 +517,7 @@ def train_dpl(model, data: TrainingData, config: TrainConfig,
                 _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "history": history,
                               "epoch": epoch, "iteration": iteration, "wall_time_s": wall,
                               "epoch_equiv": epoch_equiv, "rng": rst, "config": asdict(config),
-                              "world_size": world}, ckpt)
+                              "world_size": world, "fingerprint": fingerprint}, ckpt)
             else:
                 _save_atomic(rst, ckpt_dir / f"rng_rank{rank}.pt")
     bar.close()

@@ -14,6 +14,7 @@ Every choice is deterministic (seeded); ``data/SOURCE.md`` documents the result.
 """
 from __future__ import annotations
 
+import gzip
 import shutil
 from pathlib import Path
 
@@ -90,6 +91,8 @@ def build(dest: Path | None = None) -> Path:
     car = registry.locate("caravan_camels_us")
     for b in choose_caravan_basins():
         _copy(car / "Caravan-CAMELS" / f"{b}.csv.gz", dest / "caravan_camels_us_quick" / "Caravan-CAMELS" / f"{b}.csv.gz")
+        if b not in QUICK_CAMELS_BASINS:  # Daymet forcing of every quick basin, gzipped (the default forcing)
+            _ship_daymet_gz(cam, b, out)
     smap_root = registry.locate("hydrodl_smap_conusv4f1")
     sq = dest / "smap_conusv4f1_quick"
     write_smap_compact(read_smap_dbcsv(smap_root, with_pet=False), sq / "smap_conusv4f1.nc")
@@ -104,6 +107,23 @@ def build(dest: Path | None = None) -> Path:
             lines = f.read_text().splitlines(keepends=True)
             target.write_text("".join(lines[i] for i in SMAP_RAW_SAMPLE))
     return dest
+
+
+def _ship_daymet_gz(cam: Path, basin: str, out: Path) -> Path:
+    """Copy ``basin``'s Daymet file into ``out`` as ``<huc>/<id>_lump_cida_forcing_leap.txt.gz``:
+    the original bytes, gzipped deterministically (mtime 0, no file name in the header), whether
+    the source is plain or already gzipped."""
+    base = cam / "basin_mean_forcing" / "daymet"
+    name = f"{basin}_lump_cida_forcing_leap.txt"
+    src = next(iter(sorted(base.glob(f"*/{name}")) + sorted(base.glob(f"*/{name}.gz"))))
+    raw = src.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    dst = out / "basin_mean_forcing" / "daymet" / src.parent.name / f"{name}.gz"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with open(dst, "wb") as fh, gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0, compresslevel=9) as gz:
+        gz.write(raw)
+    return dst
 
 
 def _copy(src: Path, dst: Path) -> None:

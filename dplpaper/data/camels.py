@@ -7,6 +7,18 @@
 - basin lists (531 list, MHPI PUB folds)
 - Leaf River NWIS daily CSV (``leaf_river_near_collins_data.csv``)
 
+Files are read through :func:`dplpaper.data._util.read_text` (gzip found by its magic number,
+UTF-8 or a clear error). Plausibility checks run at load time and raise
+:class:`~dplpaper.data.errors.ImplausibleDataError` naming file, line/site, field and value:
+``"range"`` (every forcing variable and the discharge finite and within
+:data:`~dplpaper.data._util.PLAUSIBLE_RANGE`, e.g. temperature -80..65 degC, which catches Kelvin;
+no missing marker other than the format's own, -999 in streamflow files), ``"tmin_tmax"``
+(tmax < tmin on more than 20 % of days), ``"latitude"`` (header latitude in [-90, 90] and within
+:data:`MAX_HEADER_LAT_OFFSET` degrees of ``gauge_lat``), ``"area"`` (``area_gages2`` plausible in
+km2; the header area within a factor :data:`MAX_HEADER_AREA_RATIO` of it), ``"q_mean"`` (mean
+observed flow 0.5..2 x the CAMELS ``q_mean``). ``skip_checks={"<name>", ...}`` (or ``"all"``)
+turns checks off for the rare real case.
+
 Every series dataset has dims ``(site, time)``, string site ids, ``lat``/``lon`` coordinates
 (gauge location from ``camels_topo``), and ``units``/``long_name`` on each variable.
 """
@@ -22,7 +34,8 @@ import pandas as pd
 import xarray as xr
 
 from . import registry
-from ._util import as_site_ids, check_daily, make_dates, parse_table, read_text, set_attrs
+from ._util import (as_site_ids, check_area_km2, check_daily, check_latitude, check_q_mean, check_range,
+                    check_tmin_tmax, implausible, make_dates, parse_table, read_text, set_attrs, skip_set)
 from .errors import DataFormatError, DataNotFoundError
 from .pet import hargreaves
 
@@ -63,6 +76,10 @@ FORCING_COLUMNS = {
     "tmin(c)": ("tmin", "degC", "daily minimum 2 m air temperature"),
     "vp(pa)": ("vp", "Pa", "water vapour pressure"),
 }
+#: header latitude minus ``gauge_lat`` beyond this (degrees) is refused (real files: |d| <= 0.62)
+MAX_HEADER_LAT_OFFSET = 2.0
+#: header area / ``area_gages2`` outside [1/x, x] is refused (real files: 0.25..2.51)
+MAX_HEADER_AREA_RATIO = 10.0
 FORCING_FILE_PATTERN = {"daymet": "{}_lump_cida_forcing_leap.txt", "maurer": "{}_lump_maurer_forcing_leap.txt",
                         "maurer_extended": "{}_lump_maurer_forcing_leap.txt",
                         "nldas": "{}_lump_nldas_forcing_leap.txt"}
@@ -228,13 +245,17 @@ def load_mhpi_pub_folds(quick: bool | None = None) -> list[list[str]]:
 
 
 # ------------------------------------------------------------------------------- forcing
-def read_camels_forcing_file(path: Path, basin: str | None = None) -> tuple[pd.DataFrame, dict]:
-    """Parse a CAMELS basin-mean forcing file (any of the four products).
+def read_camels_forcing_file(path: Path, basin: str | None = None,
+                             skip_checks=None) -> tuple[pd.DataFrame, dict]:
+    """Parse a CAMELS basin-mean forcing file (any of the four products; plain or gzipped).
 
     Returns (frame indexed by date with standard names, header dict with ``lat`` (deg),
-    ``elevation`` (m), ``area_m2``). Header units must be the documented ones.
+    ``elevation`` (m), ``area_m2``). Header units must be the documented ones. Plausibility
+    checks ``"range"``, ``"tmin_tmax"`` and ``"latitude"`` (module docstring) raise
+    ImplausibleDataError unless named in ``skip_checks``.
     """
     path = Path(path)
+    skip = skip_set(skip_checks)
     lines = read_text(path).splitlines()
     if len(lines) < 5:
         raise DataFormatError(f"only {len(lines)} lines; need 4 header lines and data (truncated?)", file=path,
@@ -265,21 +286,31 @@ def read_camels_forcing_file(path: Path, basin: str | None = None) -> tuple[pd.D
     check_daily(dates, path, 5)
     df.index = dates
     df = df.drop(columns=["year", "month", "day", "hour"])
+    check_latitude(header["lat"], file=path, site=basin, line=1, skip=skip)
+    line_of, when_of = (lambda i: i + 5), (lambda i: dates[i].date())
+    for c in df.columns:
+        check_range(df[c].to_numpy(), c, file=path, site=basin, line_of=line_of, when_of=when_of, skip=skip)
+    if "tmin" in df and "tmax" in df:
+        check_tmin_tmax(df["tmin"].to_numpy(), df["tmax"].to_numpy(), file=path, site=basin, line_of=line_of,
+                        skip=skip)
     if basin is not None:
         header["basin"] = basin
     return df, header
 
 
 def find_forcing_file(root: Path, basin: str, product: str = "daymet") -> Path:
-    """``root/basin_mean_forcing/<product>/[<huc>/]<id>_lump_*_forcing_leap.txt``."""
+    """``root/basin_mean_forcing/<product>/[<huc>/]<id>_lump_*_forcing_leap.txt`` (or ``.txt.gz``;
+    the plain file is preferred when both exist)."""
     if product not in FORCING_FILE_PATTERN:
         raise ValueError(f"unknown forcing product {product!r}; one of {list(FORCING_FILE_PATTERN)}")
     base = Path(root) / "basin_mean_forcing" / product
     name = FORCING_FILE_PATTERN[product].format(basin)
-    hits = sorted(base.glob(name)) + sorted(base.glob(f"*/{name}"))
-    if not hits:
-        raise DataNotFoundError(f"no {product} forcing file {name} under {base}")
-    return hits[0]
+    # plain ``.txt`` first, then a gzipped ``.txt.gz`` (read_text detects gzip by its magic number)
+    for cand in (name, name + ".gz"):
+        hits = sorted(base.glob(cand)) + sorted(base.glob(f"*/{cand}"))
+        if hits:
+            return hits[0]
+    raise DataNotFoundError(f"no {product} forcing file {name} (or {name}.gz) under {base}")
 
 
 def _basins_root_attributes(basins, quick, root, attributes):
@@ -292,20 +323,26 @@ def _basins_root_attributes(basins, quick, root, attributes):
 
 
 def load_camels_forcing(basins, product: str = "daymet", quick: bool | None = None, root: Path | None = None,
-                        attributes: xr.Dataset | None = None, pet: bool = True) -> xr.Dataset:
+                        attributes: xr.Dataset | None = None, pet: bool = True, skip_checks=None) -> xr.Dataset:
     """Basin-mean forcing for one or more basins -> Dataset (site, time).
 
     Variables: ``precip`` mm/day, ``tmax``/``tmin``/``temp`` degC (temp = (tmax+tmin)/2),
     ``srad`` W/m2, ``vp`` Pa, ``swe`` mm, ``dayl`` s, and (``pet=True``) ``pet`` mm/day from
     Hargreaves (1985) with the header latitude. Basins with different periods are joined on
     the union of dates (NaN outside a basin's record).
+
+    Plausibility checks (module docstring; ``skip_checks`` turns them off): those of
+    :func:`read_camels_forcing_file`, plus header latitude vs ``gauge_lat`` (``"latitude"``) and
+    header area vs ``area_gages2`` (``"area"``).
     """
+    skip = skip_set(skip_checks)
     ids, root, attributes = _basins_root_attributes(basins, quick, root, attributes)
     per_site = []
     for b in ids:
-        lat, lon, _ = _gauge_location(b, attributes)
+        lat, lon, area = _gauge_location(b, attributes)
         f = find_forcing_file(root, b, product)
-        df, hdr = read_camels_forcing_file(f, b)
+        df, hdr = read_camels_forcing_file(f, b, skip_checks=skip)
+        _check_header_vs_attributes(hdr, lat, area, f, b, skip)
         ds = xr.Dataset({c: (("site", "time"), df[c].to_numpy()[None, :]) for c in df.columns},
                         coords={"site": [b], "time": df.index.values})
         ds["temp"] = (ds["tmax"] + ds["tmin"]) / 2
@@ -334,6 +371,21 @@ def load_camels_forcing(basins, product: str = "daymet", quick: bool | None = No
     return out
 
 
+def _check_header_vs_attributes(hdr: dict, gauge_lat: float, area_km2: float, file, basin, skip) -> None:
+    """Header latitude within MAX_HEADER_LAT_OFFSET of gauge_lat; header area (m2) within a
+    factor MAX_HEADER_AREA_RATIO of area_gages2 (km2). Skipped where the attribute is NaN."""
+    if "latitude" not in skip and np.isfinite(gauge_lat) and abs(hdr["lat"] - gauge_lat) > MAX_HEADER_LAT_OFFSET:
+        raise implausible(f"header latitude {hdr['lat']} is {abs(hdr['lat'] - gauge_lat):.2f} degrees from the "
+                          f"gauge latitude {gauge_lat} (camels_topo gauge_lat; real files differ by <= 0.62)",
+                          "latitude", file=file, line=1, site=basin, field="lat")
+    if "area" not in skip and np.isfinite(area_km2) and area_km2 > 0:
+        r = hdr["area_m2"] / 1e6 / area_km2
+        if not (1 / MAX_HEADER_AREA_RATIO <= r <= MAX_HEADER_AREA_RATIO):
+            raise implausible(f"header area {hdr['area_m2']:g} m2 is {r:.3g} x area_gages2 {area_km2:g} km2 "
+                              f"(outside [{1 / MAX_HEADER_AREA_RATIO:g}, {MAX_HEADER_AREA_RATIO:g}]; area in km2 "
+                              "instead of m2?)", "area", file=file, line=3, site=basin, field="area_m2")
+
+
 def _attrs_for_root(root: Path, quick):
     """Attributes that belong with a forcing root: its own when it has them, else the registry's."""
     own = Path(root) / "camels_attributes_v2.0"
@@ -342,23 +394,33 @@ def _attrs_for_root(root: Path, quick):
     return load_camels_attributes(quick=quick, groups=("topo",))
 
 
-def load_camels_daymet(basins, quick: bool | None = None, root: Path | None = None, pet: bool = True) -> xr.Dataset:
+def load_camels_daymet(basins, quick: bool | None = None, root: Path | None = None, pet: bool = True,
+                       skip_checks=None) -> xr.Dataset:
     """Daymet basin-mean forcing (see :func:`load_camels_forcing`)."""
-    return load_camels_forcing(basins, "daymet", quick=quick, root=root, pet=pet)
+    return load_camels_forcing(basins, "daymet", quick=quick, root=root, pet=pet, skip_checks=skip_checks)
 
 
 # ------------------------------------------------------------------------------- streamflow
-def cfs_to_mm_per_day(q_cfs, area_km2):
-    """ft3/s -> mm/day over a basin of ``area_km2``: q * 0.0283168 * 86400 / (area*1e6) * 1000."""
+def cfs_to_mm_per_day(q_cfs, area_km2, *, site=None, file=None):
+    """ft3/s -> mm/day over a basin of ``area_km2``: q * 0.0283168 * 86400 / (area*1e6) * 1000.
+
+    ``site`` and ``file`` (where the area comes from) name the basin in the error raised for
+    an area that is not a finite number > 0."""
     area_km2 = np.asarray(area_km2, dtype=float)
-    if np.any(~(area_km2 > 0)):
-        raise DataFormatError(f"basin area must be > 0 km2, got {area_km2}", field="area_gages2")
+    if np.any(~(area_km2 > 0)) or not np.isfinite(area_km2).all():
+        raise DataFormatError(f"basin area must be a finite number > 0 km2, got {area_km2}", file=file, site=site,
+                              field="area_gages2")
     return np.asarray(q_cfs, dtype=float) * CFS_TO_M3S * 86400.0 / (area_km2 * 1e6) * 1000.0
 
 
-def read_camels_streamflow_file(path: Path, basin: str | None = None) -> pd.DataFrame:
-    """Parse ``<id>_streamflow_qc.txt`` -> frame (date index; ``q_cfs`` with NaN for -999, ``flag``)."""
+def read_camels_streamflow_file(path: Path, basin: str | None = None, skip_checks=None) -> pd.DataFrame:
+    """Parse ``<id>_streamflow_qc.txt`` -> frame (date index; ``q_cfs`` with NaN for -999, ``flag``).
+
+    -999 is the format's missing marker (-> NaN). Any other negative value raises
+    DataFormatError; ``NA``/``NaN``, inf and values above 1e7 ft3/s raise ImplausibleDataError
+    (check ``"range"``, which ``skip_checks`` can turn off)."""
     path = Path(path)
+    skip = skip_set(skip_checks)
     lines = read_text(path).splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
@@ -379,8 +441,38 @@ def read_camels_streamflow_file(path: Path, basin: str | None = None) -> pd.Data
         i = int(np.flatnonzero(neg)[0])
         raise DataFormatError(f"negative discharge {q[i]} (only -999 marks missing)", file=path, line=i + 1,
                               field="Q_cfs")
+    check_range(q[~miss], "streamflow_cfs", file=path, site=basin,
+                line_of=lambda i: int(np.flatnonzero(~miss)[i]) + 1,
+                when_of=lambda i: dates[int(np.flatnonzero(~miss)[i])].date(), field="Q_cfs", skip=skip,
+                missing_marker="-999 (flag M)")
     q = np.where(miss, np.nan, q)
     return pd.DataFrame({"q_cfs": q, "flag": df["flag"].to_numpy()}, index=dates)
+
+
+def _attribute_file(attributes: xr.Dataset, group: str):
+    """``<folder>/camels_<group>.txt`` of an attributes Dataset (for messages), or a label."""
+    src = attributes.attrs.get("source")
+    return Path(src) / f"camels_{group}.txt" if src else f"CAMELS attributes (camels_{group})"
+
+
+def _q_means(root: Path, quick, attributes: xr.Dataset) -> dict | None:
+    """{basin: q_mean mm/day} from ``attributes`` or the ``camels_hydro.txt`` that goes with
+    ``root`` (its own, else the registry's); None when no hydro attributes exist."""
+    if "q_mean" in attributes:
+        a = attributes["q_mean"]
+    else:
+        own = Path(root) / "camels_attributes_v2.0"
+        try:
+            if (own / "camels_hydro.txt").is_file():
+                a = load_camels_attributes(root=Path(root), groups=("hydro",))["q_mean"]
+            else:
+                base = registry.resolve("camels_us", quick) / "camels_attributes_v2.0"
+                if not (base / "camels_hydro.txt").is_file():
+                    return None
+                a = load_camels_attributes(quick=quick, groups=("hydro",))["q_mean"]
+        except DataNotFoundError:
+            return None
+    return dict(zip(a["site"].values.tolist(), np.asarray(a.values, float).tolist()))
 
 
 def find_streamflow_file(root: Path, basin: str) -> Path:
@@ -393,16 +485,31 @@ def find_streamflow_file(root: Path, basin: str) -> Path:
 
 
 def load_camels_streamflow(basins, quick: bool | None = None, root: Path | None = None,
-                           attributes: xr.Dataset | None = None) -> xr.Dataset:
+                           attributes: xr.Dataset | None = None, skip_checks=None) -> xr.Dataset:
     """USGS daily streamflow -> Dataset (site, time) with ``streamflow`` (mm/day, converted with
-    ``area_gages2``), ``streamflow_cfs`` (ft3/s) and the QC ``flag`` (A, A:e, M). Missing = NaN."""
+    ``area_gages2``), ``streamflow_cfs`` (ft3/s) and the QC ``flag`` (A, A:e, M). Missing = NaN.
+
+    Plausibility checks (module docstring; ``skip_checks`` turns them off): those of
+    :func:`read_camels_streamflow_file`, ``"area"`` (``area_gages2`` in a plausible km2 range) and
+    ``"q_mean"`` (mean flow over the water years 1990-2009 against the CAMELS ``q_mean``, read
+    from the attributes' ``camels_hydro.txt`` when ``attributes`` lacks it; skipped when unknown
+    or when fewer than two years overlap)."""
+    skip = skip_set(skip_checks)
     ids, root, attributes = _basins_root_attributes(basins, quick, root, attributes)
+    attr_file = _attribute_file(attributes, "topo")
+    q_means = None if "q_mean" in skip else _q_means(root, quick, attributes)
     per_site = []
     for b in ids:
         lat, lon, area = _gauge_location(b, attributes)
-        df = read_camels_streamflow_file(find_streamflow_file(root, b), b)
+        check_area_km2(area, file=attr_file, site=b, skip=skip)
+        f = find_streamflow_file(root, b)
+        df = read_camels_streamflow_file(f, b, skip_checks=skip)
+        q_mm = cfs_to_mm_per_day(df["q_cfs"].to_numpy(), area, site=b, file=attr_file)
+        if q_means is not None and b in q_means:
+            check_q_mean(q_mm, df.index, q_means[b], file=f, site=b, skip=skip,
+                         what="streamflow (ft3/s converted with area_gages2)")
         per_site.append(xr.Dataset(
-            {"streamflow": (("site", "time"), cfs_to_mm_per_day(df["q_cfs"].to_numpy(), area)[None]),
+            {"streamflow": (("site", "time"), q_mm[None]),
              "streamflow_cfs": (("site", "time"), df["q_cfs"].to_numpy()[None]),
              "flag": (("site", "time"), df["flag"].to_numpy().astype(object)[None])},
             coords={"site": [b], "time": df.index.values, "lat": ("site", [lat]), "lon": ("site", [lon]),
@@ -424,11 +531,12 @@ def load_camels_streamflow(basins, quick: bool | None = None, root: Path | None 
 LEAF_RIVER_ID = "02472000"
 
 
-def read_nwis_leaf_river(path: Path) -> pd.DataFrame:
+def read_nwis_leaf_river(path: Path, skip_checks=None) -> pd.DataFrame:
     """Leaf River NWIS CSV (``Date,leaf_river_outflow_[ft^3/s],leaf_river_level_[ft]``) -> daily frame.
 
     The file repeats 7 dates with identical rows (dropped) and lacks 183 days (reindexed to NaN):
-    this is the real record. Repeated dates with *different* values raise DataFormatError.
+    this is the real record. Repeated dates with *different* values raise DataFormatError;
+    negative, missing or non-finite discharge raises ImplausibleDataError (check ``"range"``).
     """
     path = Path(path)
     lines = read_text(path).splitlines()
@@ -444,6 +552,8 @@ def read_nwis_leaf_river(path: Path) -> pd.DataFrame:
         raise DataFormatError(str(e), file=path, field="Date") from None
     df.index = dates
     df = df.drop(columns="date")
+    check_range(df["q_cfs"].to_numpy(), "streamflow_cfs", file=path, site=LEAF_RIVER_ID, line_of=lambda i: i + 2,
+                when_of=lambda i: dates[i].date(), field="leaf_river_outflow_[ft^3/s]", skip=skip_set(skip_checks))
     dup = df.index.duplicated(keep="first")
     if dup.any():
         g = df[df.index.duplicated(keep=False)].groupby(level=0).nunique()

@@ -24,5 +24,25 @@ class DataFormatError(ValueError):
         self.file, self.line, self.site, self.field = file, line, site, field
 
 
+class ImplausibleDataError(DataFormatError):
+    """A value parses but is physically implausible (wrong units, a foreign missing-value
+    marker, swapped columns, ...). ``check`` names the plausibility check that failed; the
+    readers' ``skip_checks`` argument turns that check off for the rare real case."""
+
+    def __init__(self, message: str, *, check: str, file=None, line=None, site=None, field=None):
+        super().__init__(message, file=file, line=line, site=site, field=field)
+        self.check = check
+
+
 class DataNotFoundError(FileNotFoundError):
     """A registered data set (or one of its files) could not be found anywhere."""
+
+
+class DataSetIncompleteError(DataNotFoundError):
+    """A data set folder was configured (``$DPLPAPER_DATA`` or a search root holds it) but
+    lacks required files; raised instead of silently falling back to another copy."""
+
+
+class DataFetchError(DataNotFoundError):
+    """Downloading a data set failed (network, HTTP error, timeout, stalled transfer, deadline);
+    the message is one line naming the data set and the URL."""

@@ -12,6 +12,13 @@ whose presence marks the folder as complete, sha256 checksums of key files, and 
 full sets) a fetch manifest ``manifests/<name>.json`` listing every file with its public
 download URL and sha256. ``fetch()`` downloads these with HTTP Range resume, verifies each
 sha256 and shows a tqdm progress bar.
+
+No silent fallbacks: a ``$DPLPAPER_DATA`` that is not a directory raises
+:class:`DataNotFoundError`; a data set folder that exists in a search root but lacks its
+marker or a file of its fetch manifest raises :class:`DataSetIncompleteError` naming the
+missing files (instead of falling through to the next root or the shipped subset). ``fetch``
+has connect and read timeouts, a stall limit, a total deadline, and raises
+:class:`DataFetchError` (one line naming the data set and URL) on any network failure.
 """
 from __future__ import annotations
 
@@ -20,14 +27,17 @@ import gzip
 import hashlib
 import json
 import os
+import http.client
 import shutil
+import socket
+import time
 import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Iterable
 
-from .errors import DataFormatError, DataNotFoundError
+from .errors import DataFetchError, DataFormatError, DataNotFoundError, DataSetIncompleteError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MANIFEST_DIR = Path(__file__).resolve().parent / "manifests"
@@ -59,6 +69,19 @@ class DataSet:
         if self.manifest is None:
             return []
         return json.loads((MANIFEST_DIR / self.manifest).read_text())["files"]
+
+    def required_files(self) -> list[str]:
+        """Relative paths a complete copy holds: the marker and every file of the fetch manifest."""
+        if self.manifest is not None and self.manifest not in _REQUIRED_CACHE:
+            paths = []
+            for e in self.manifest_entries():
+                paths += list(e["extract"].values()) if "extract" in e else [e["path"]]
+            _REQUIRED_CACHE[self.manifest] = paths
+        extra = _REQUIRED_CACHE.get(self.manifest, []) if self.manifest else []
+        return [self.marker] + [p for p in extra if p != self.marker]
+
+
+_REQUIRED_CACHE: dict[str, list[str]] = {}
 
 
 _CAMELS_CITE = (
@@ -156,11 +179,16 @@ QUICK_OF = {"camels_us": "camels_us_quick", "caravan_camels_us": "caravan_camels
 
 
 def search_roots() -> list[tuple[str, Path]]:
-    """The data roots in search order, as (label, path); roots that do not exist are left out."""
+    """The data roots in search order, as (label, path); roots that do not exist are left out,
+    except ``$DPLPAPER_DATA``: set but not a directory (a typo?) raises DataNotFoundError."""
     roots = []
     env = os.environ.get(ENV_DATA)
     if env:
-        roots.append((f"${ENV_DATA}", Path(env).expanduser()))
+        p = Path(env).expanduser()
+        if not p.is_dir():
+            raise DataNotFoundError(f"${ENV_DATA}={env!r} is not a directory (misspelt?); set it to the folder "
+                                    "that holds the data set folders, or unset it")
+        roots.append((f"${ENV_DATA}", p))
     roots.append(("repo data/", REPO_ROOT / "data"))
     shared = REPO_ROOT.parent / "shared" / "data"
     if shared.is_dir():
@@ -175,13 +203,29 @@ def get(name: str) -> DataSet:
         raise DataNotFoundError(f"unknown data set {name!r}; registered: {sorted(DATASETS)}") from None
 
 
+def missing_files(name: str, folder: Path) -> list[str]:
+    """Required files of data set ``name`` (:meth:`DataSet.required_files`) absent from ``folder``."""
+    folder = Path(folder)
+    return [rel for rel in get(name).required_files() if not (folder / rel).is_file()]
+
+
 def find(name: str) -> Path | None:
-    """Folder of data set ``name`` (first root whose folder holds the marker file), or None."""
+    """Folder of data set ``name`` in the first search root that holds its folder, or None.
+
+    A folder that exists but is incomplete (marker or manifest files missing) raises
+    :class:`DataSetIncompleteError` naming what is missing: no fallback to a later root."""
     ds = get(name)
-    for _, root in search_roots():
+    for label, root in search_roots():
         cand = root / ds.folder
-        if (cand / ds.marker).is_file():
+        if not cand.is_dir():
+            continue
+        missing = missing_files(name, cand)
+        if not missing:
             return cand
+        shown = ", ".join(missing[:5]) + (f", ... ({len(missing)} in all)" if len(missing) > 5 else "")
+        hint = f"complete it with `dplpaper data fetch {name}`" + (f" --dest {root}" if label != f"${ENV_DATA}" else "")
+        raise DataSetIncompleteError(f"data set {name!r} at {cand} ({label}) is incomplete: missing {shown}; "
+                                     f"{hint} (resumes), or move the folder away")
     return None
 
 
@@ -212,6 +256,11 @@ def resolve(name: str, quick: bool | None = None) -> Path:
             return full
         if quick is False:
             return locate(name)
+        if os.environ.get(ENV_DATA):
+            import warnings
+            warnings.warn(f"data set {name!r} is not in ${ENV_DATA}={os.environ[ENV_DATA]!r} nor in any other data "
+                          f"root: using the shipped subset {q!r} (pass quick=False to require the full set)",
+                          UserWarning, stacklevel=2)
         return locate(q)
     return locate(name)
 
@@ -239,31 +288,57 @@ def status() -> list[dict]:
     """One row per registered data set: name, status ('found'/'missing'), where, description."""
     rows = []
     for name, ds in DATASETS.items():
-        p = find(name)
+        try:
+            p, state, note = find(name), None, ""
+        except DataSetIncompleteError as e:
+            p, state, note = None, "incomplete", str(e)
         label = ""
         if p is not None:
             for lab, root in search_roots():
                 if p.parent == root:
                     label = lab
                     break
-        rows.append({"name": name, "status": "found" if p else "missing", "where": str(p) if p else "",
-                     "root": label, "shipped": ds.shipped, "description": ds.description})
+        rows.append({"name": name, "status": state or ("found" if p else "missing"), "where": str(p) if p else "",
+                     "root": label, "shipped": ds.shipped, "description": ds.description, "note": note})
     return rows
 
 
 # ----------------------------------------------------------------------------------- fetch
-def _download(url: str, part: Path, timeout: float = 60.0, progress=None) -> None:
-    """Download ``url`` into ``part``, resuming from its current size with an HTTP Range request."""
+#: default seconds: connect (and wait for the response headers), read (one socket read)
+CONNECT_TIMEOUT, READ_TIMEOUT = 30.0, 60.0
+#: a download that receives fewer than this many bytes in READ_TIMEOUT seconds is abandoned
+MIN_BYTES_PER_WINDOW = 1024
+#: default total deadline of one ``fetch`` (seconds)
+FETCH_DEADLINE = 6 * 3600.0
+
+
+class _Stalled(Exception):
+    pass
+
+
+def _download(url: str, part: Path, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), progress=None,
+              deadline: float | None = None) -> None:
+    """Download ``url`` into ``part``, resuming from its current size with an HTTP Range request.
+
+    ``timeout``: seconds, or (connect, read); ``deadline``: a ``time.monotonic()`` value after
+    which the download is abandoned. Fewer than MIN_BYTES_PER_WINDOW bytes in a read-timeout
+    window also abandons it (a server trickling bytes). Raises on any failure (see
+    :func:`fetch_entries`, which names the data set and URL)."""
+    connect_t, read_t = (float(timeout), float(timeout)) if isinstance(timeout, (int, float)) else map(float, timeout)
     have = part.stat().st_size if part.exists() else 0
     req = urllib.request.Request(url)
     if have:
         req.add_header("Range", f"bytes={have}-")
+    t_conn = connect_t if deadline is None else max(0.001, min(connect_t, deadline - time.monotonic()))
     try:
-        resp = urllib.request.urlopen(req, timeout=timeout)
+        resp = urllib.request.urlopen(req, timeout=t_conn)
     except urllib.error.HTTPError as e:
         if e.code == 416 and have:  # already complete
             return
         raise
+    sock = getattr(getattr(resp.fp, "raw", None), "_sock", None)
+    if sock is not None:
+        sock.settimeout(read_t)
     with resp:
         mode = "ab"
         if have and resp.status != 206:  # server ignored Range: start over
@@ -273,17 +348,31 @@ def _download(url: str, part: Path, timeout: float = 60.0, progress=None) -> Non
             progress.reset(total=(int(total) + have) if total else None)
             progress.update(have)
         with open(part, mode) as f:
+            win_start, win_bytes = time.monotonic(), 0
             while True:
-                block = resp.read(1 << 16)
+                block = resp.read1(1 << 16)  # returns what one socket read gives (no wait for 64 KiB)
                 if not block:
                     break
                 f.write(block)
                 if progress is not None:
                     progress.update(len(block))
+                now = time.monotonic()
+                if deadline is not None and now > deadline:
+                    raise _Stalled("total deadline of the fetch passed")
+                win_bytes += len(block)
+                if now - win_start >= read_t:
+                    if win_bytes < MIN_BYTES_PER_WINDOW:
+                        raise _Stalled(f"stalled: {win_bytes} bytes in {now - win_start:.0f} s")
+                    win_start, win_bytes = now, 0
+
+
+_NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, socket.timeout, socket.gaierror, TimeoutError,
+                   ConnectionError, _Stalled)
 
 
 def fetch_entries(entries: Iterable[dict], dest: Path, mirror: str | None = None,
-                  show_progress: bool = True) -> list[Path]:
+                  show_progress: bool = True, name: str | None = None, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                  deadline_s: float | None = FETCH_DEADLINE) -> list[Path]:
     """Download manifest entries into ``dest``.
 
     Each entry: ``{"path": relpath, "url": str, "sha256": hex, "gzip": bool (optional),
@@ -291,12 +380,17 @@ def fetch_entries(entries: Iterable[dict], dest: Path, mirror: str | None = None
     ``scheme://host`` of each URL (used for tests and local mirrors). A partial download
     ``<path>.part`` is resumed with HTTP Range; files already present with the right content
     are skipped. Raises :class:`DataFormatError` on a checksum mismatch (the bad file is kept
-    as ``.part.bad`` for inspection).
+    as ``.part.bad`` for inspection). ``timeout``: seconds, or (connect, read); ``deadline_s``:
+    total seconds for all entries. Any network failure (refused, offline, DNS, HTTP error,
+    timeout, stalled transfer, deadline) raises :class:`DataFetchError` with a one-line message
+    naming the data set (``name``) and the URL; the partial ``.part`` file is kept for resuming.
     """
     from tqdm.auto import tqdm
 
     dest = Path(dest)
     out = []
+    deadline = None if deadline_s is None else time.monotonic() + float(deadline_s)
+    label = f"data set {name!r}" if name else "fetch"
     for e in entries:
         url = e["url"]
         if mirror:
@@ -314,7 +408,14 @@ def fetch_entries(entries: Iterable[dict], dest: Path, mirror: str | None = None
         part = target.with_name(target.name + ".part")
         bar = tqdm(desc=e["path"], unit="B", unit_scale=True, disable=not show_progress, leave=False)
         try:
-            _download(url, part, progress=bar)
+            _download(url, part, timeout=timeout, progress=bar, deadline=deadline)
+        except _NETWORK_ERRORS as err:
+            if isinstance(err, urllib.error.URLError) and not isinstance(err, urllib.error.HTTPError):
+                why = f"{type(err).__name__}: {err.reason}"
+            else:
+                why = f"{type(err).__name__}: {err}"
+            resume = f"; a rerun resumes from {part.name}" if part.exists() and part.stat().st_size else ""
+            raise DataFetchError(f"{label}: download of {url} failed ({why})".replace("\n", " ") + resume) from None
         finally:
             bar.close()
         got = sha256_file(part)
@@ -341,10 +442,13 @@ def fetch_entries(entries: Iterable[dict], dest: Path, mirror: str | None = None
 
 
 def fetch(name: str, dest: str | Path | None = None, mirror: str | None = None,
-          show_progress: bool = True) -> Path:
+          show_progress: bool = True, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+          deadline_s: float | None = FETCH_DEADLINE) -> Path:
     """Download data set ``name`` from its original public source into ``dest/<folder>``.
 
     dest defaults to ``$DPLPAPER_DATA`` or the repository's ``data/``. Returns the folder.
+    ``timeout`` (connect, read seconds) and ``deadline_s`` (total): see :func:`fetch_entries`;
+    network failures raise :class:`DataFetchError` naming the set and URL.
     """
     ds = get(name)
     if ds.shipped:
@@ -354,7 +458,8 @@ def fetch(name: str, dest: str | Path | None = None, mirror: str | None = None,
         raise DataNotFoundError(f"data set {name!r} has no fetch manifest")
     base = Path(dest) if dest is not None else Path(os.environ.get(ENV_DATA) or quick_data_dir())
     folder = base / ds.folder
-    fetch_entries(entries, folder, mirror=mirror, show_progress=show_progress)
+    fetch_entries(entries, folder, mirror=mirror, show_progress=show_progress, name=name, timeout=timeout,
+                  deadline_s=deadline_s)
     return folder
 
 

@@ -13,6 +13,12 @@ mean mm/h * 24), ``temp`` (degC), ``srad``/``lrad`` (W/m2), ``humidity`` (kg/kg)
 site-only statics (``Bulk``, ``Capa``, ``Clay``, ``Sand``, ``Silt``, ``NDVI``, ``flag_*``);
 coords ``lat``, ``lon``, ``row``, ``col`` (index on the lattice of the 412 cells' unique
 latitudes / longitudes; row 0 = southernmost).
+
+Files are read through :func:`dplpaper.data._util.read_text` (gzip by magic number, UTF-8 or a
+clear error). Plausibility check ``"range"``: every raw value finite and within
+:data:`RAW_RANGE` (wrong units, e.g. degC in ``TMP_2_FORA``, or a missing marker other than
+-9999 raise :class:`~dplpaper.data.errors.ImplausibleDataError`); ``skip_checks={"range"}``
+turns it off. A ``crd.csv`` with fewer cells than every data file is blamed on ``crd.csv``.
 """
 from __future__ import annotations
 
@@ -23,7 +29,7 @@ import pandas as pd
 import xarray as xr
 
 from . import registry
-from ._util import set_attrs
+from ._util import CHECKS_VERSION, implausible, read_text, set_attrs, skip_set
 from .errors import DataFormatError
 from .pet import pet_nldas
 
@@ -50,15 +56,24 @@ CONST_UNITS = {"Bulk": ("g/cm3", "soil bulk density"), "Capa": ("percent", "soil
 MISSING = -9999.0
 
 
-def _read_matrix(path: Path, n_rows: int, n_cols: int) -> np.ndarray:
+def _row_count(path: Path) -> int:
+    return sum(1 for ln in read_text(path).splitlines() if ln.strip())
+
+
+def _read_matrix(path: Path, n_rows: int, n_cols: int, crd_file: Path | None = None) -> np.ndarray:
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError("file does not exist", file=path)
-    text = path.read_text()
+    text = read_text(path)
     lines = text.splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     if len(lines) != n_rows:
+        if crd_file is not None and len(lines) > n_rows:
+            # more rows than crd.csv has cells: crd.csv is short if the other data files agree with this one
+            others = [f for f in sorted(path.parent.glob("*.csv")) if f.stem in SERIES and f != path]
+            if others and all(_row_count(f) == len(lines) for f in others):
+                raise DataFormatError(f"{n_rows} cells, but {path.name} and the other data files of "
+                                      f"{path.parent.name}/ have {len(lines)} rows (crd.csv truncated?)",
+                                      file=crd_file, line=n_rows, field="rows")
         raise DataFormatError(f"{len(lines)} rows, expected {n_rows} cells (truncated file?)", file=path,
                               line=len(lines), field="rows")
     out = np.empty((n_rows, n_cols), dtype=np.float64)
@@ -85,9 +100,7 @@ def _read_matrix(path: Path, n_rows: int, n_cols: int) -> np.ndarray:
 
 def _read_dates(folder: Path) -> pd.DatetimeIndex:
     f = folder / "timeStr.csv"
-    if not f.is_file():
-        raise DataFormatError("file does not exist", file=f)
-    lines = [ln.strip() for ln in f.read_text().splitlines() if ln.strip()]
+    lines = [ln.strip() for ln in read_text(f).splitlines() if ln.strip()]
     try:
         d = pd.DatetimeIndex(pd.to_datetime(lines, format="%Y-%m-%d")).as_unit("ns")
     except ValueError as e:
@@ -106,13 +119,14 @@ def lattice_indices(values: np.ndarray, decimals: int = 3) -> np.ndarray:
     return np.searchsorted(u, r)
 
 
-def read_smap_dbcsv(root: Path, subset: str = "CONUSv4f1", with_pet: bool = True) -> xr.Dataset:
-    """Read the dbCsv folder ``root/<subset>`` (every year folder present) into one Dataset."""
+def read_smap_dbcsv(root: Path, subset: str = "CONUSv4f1", with_pet: bool = True, skip_checks=None) -> xr.Dataset:
+    """Read the dbCsv folder ``root/<subset>`` (every year folder present) into one Dataset.
+
+    ``skip_checks={"range"}`` turns the plausible-range check of the raw values off."""
+    skip = skip_set(skip_checks)
     base = Path(root) / subset
     crd_file = base / "crd.csv"
-    if not crd_file.is_file():
-        raise DataFormatError("file does not exist", file=crd_file)
-    crd_lines = [ln for ln in crd_file.read_text().splitlines() if ln.strip()]
+    crd_lines = [ln for ln in read_text(crd_file).splitlines() if ln.strip()]
     crd = np.empty((len(crd_lines), 2))
     for i, ln in enumerate(crd_lines):
         parts = ln.split(",")
@@ -123,9 +137,11 @@ def read_smap_dbcsv(root: Path, subset: str = "CONUSv4f1", with_pet: bool = True
             crd[i] = [float(parts[0]), float(parts[1])]
         except ValueError:
             raise DataFormatError(f"cannot parse {ln!r}", file=crd_file, line=i + 1, field="lat,lon") from None
-    if not ((-90 <= crd[:, 0]) & (crd[:, 0] <= 90) & (-180 <= crd[:, 1]) & (crd[:, 1] <= 360)).all():
-        i = int(np.flatnonzero(~((-90 <= crd[:, 0]) & (crd[:, 0] <= 90)))[0]) if (np.abs(crd[:, 0]) > 90).any() else 0
-        raise DataFormatError("latitude/longitude out of range", file=crd_file, line=i + 1, field="lat,lon")
+    ok = (-90 <= crd[:, 0]) & (crd[:, 0] <= 90) & (-180 <= crd[:, 1]) & (crd[:, 1] <= 360)
+    if not ok.all():
+        i = int(np.flatnonzero(~ok)[0])
+        raise DataFormatError(f"latitude {crd[i, 0]} / longitude {crd[i, 1]} out of range ([-90, 90], [-180, 360])",
+                              file=crd_file, line=i + 1, site=f"{i:04d}", field="lat,lon")
     n = len(crd)
     years = sorted(p.name for p in base.iterdir() if p.is_dir() and p.name.isdigit())
     if not years:
@@ -139,14 +155,16 @@ def read_smap_dbcsv(root: Path, subset: str = "CONUSv4f1", with_pet: bool = True
         for var in SERIES:
             f = folder / f"{var}.csv"
             if f.is_file():
-                m = _read_matrix(f, n, len(dates))
+                m = _read_matrix(f, n, len(dates), crd_file)
                 m = np.where(m == MISSING, np.nan, m)
                 lo, hi = RAW_RANGE[var]
                 bad = (m < lo) | (m > hi)
-                if bad.any():
+                if bad.any() and "range" not in skip:
                     i, j = np.argwhere(bad)[0]
-                    raise DataFormatError(f"value {m[i, j]} outside [{lo}, {hi}] on {dates[j].date()} "
-                                          "(wrong units?)", file=f, line=int(i) + 1, site=f"{i:04d}", field=var)
+                    marker = " (a missing-value marker? this format's is -9999)" if m[i, j] in (-999.0, -99.0) else ""
+                    raise implausible(f"value {m[i, j]} outside [{lo}, {hi}] on {dates[j].date()} "
+                                      f"(wrong units?){marker}", "range", file=f, line=int(i) + 1, site=f"{i:04d}",
+                                      field=var)
                 if var != "SMAP_AM" and np.isnan(m).any():
                     i, j = np.argwhere(np.isnan(m))[0]
                     raise DataFormatError(f"missing forcing on {dates[j].date()}", file=f, line=int(i) + 1,
@@ -179,7 +197,7 @@ def read_smap_dbcsv(root: Path, subset: str = "CONUSv4f1", with_pet: bool = True
     const = base / "const"
     if const.is_dir():
         for f in sorted(const.glob("*.csv")):
-            vals = [ln.strip() for ln in f.read_text().splitlines() if ln.strip()]
+            vals = [ln.strip() for ln in read_text(f).splitlines() if ln.strip()]
             if len(vals) != n:
                 raise DataFormatError(f"{len(vals)} values, expected {n} cells (truncated?)", file=f,
                                       line=len(vals), field=f.stem)
@@ -209,12 +227,14 @@ def _isfloat(s: str) -> bool:
 
 
 def load_smap(quick: bool | None = None, root: Path | None = None, use_cache: bool = True,
-              with_pet: bool = True) -> xr.Dataset:
+              with_pet: bool = True, skip_checks=None) -> xr.Dataset:
     """All 412 CONUSv4f1 cells (see module docstring).
 
     Full raw data when found (read once, then from the NetCDF cache); otherwise (or with
     ``quick=True``) the compact NetCDF shipped in ``data/smap_conusv4f1_quick``.
+    ``skip_checks``: see :func:`read_smap_dbcsv`.
     """
+    skip = sorted(skip_set(skip_checks))
     if root is None:
         root = registry.resolve("hydrodl_smap_conusv4f1", quick)
     root = Path(root)
@@ -231,6 +251,6 @@ def load_smap(quick: bool | None = None, root: Path | None = None, use_cache: bo
     if use_cache:
         from .cache import cached
         inputs = sorted((root / "CONUSv4f1").rglob("*.csv"))
-        return cached("smap_conusv4f1", inputs, lambda: read_smap_dbcsv(root, with_pet=with_pet),
-                      params={"with_pet": with_pet})
-    return read_smap_dbcsv(root, with_pet=with_pet)
+        return cached("smap_conusv4f1", inputs, lambda: read_smap_dbcsv(root, with_pet=with_pet, skip_checks=skip),
+                      params={"with_pet": with_pet, "checks": CHECKS_VERSION, "skip_checks": skip})
+    return read_smap_dbcsv(root, with_pet=with_pet, skip_checks=skip)

@@ -42,7 +42,7 @@ Metrics: NSE and KGE per basin on the test period (KGE in the 2012 form, the pap
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -56,15 +56,15 @@ from dplpaper.calibrate.sceua import sceua
 from dplpaper.data import (TEST_PERIOD, TRAIN_PERIOD, basin_fractions, load_basin_list, load_camels_attributes,
                            list_caravan_basins, load_caravan, random_pub_folds)
 from dplpaper.models.hbv import HBV
-from dplpaper.nets import GA, DPLModel, Normalizer
+from dplpaper.nets import GA, DPLModel, GDynamic, Normalizer
 from dplpaper.results import results_dir
 from dplpaper.train import TrainConfig, TrainingData, predict, predict_parameters, train_dpl
 
 __all__ = [
     "ATTRIBUTES_27", "BECK_ATTRIBUTES_CAMELS", "PUB_PERIOD", "FORCING_VARS", "LOG_ATTRIBUTES",
     "TrainerSettings", "DPLSettings", "Case2Config", "Case3Config", "DPLRun", "BaselineRun",
-    "camels_caravan_basins", "load_streamflow_data", "forcing_array", "attribute_matrix", "fit_attribute_normalizer",
-    "assemble", "build_dpl_model", "score", "run_dpl_hbv", "run_regionalization", "run_sceua_hbv",
+    "FORCINGS", "camels_caravan_basins", "load_streamflow_data", "load_daymet_forcing", "forcing_array", "attribute_matrix", "fit_attribute_normalizer",
+    "assemble", "build_dpl_model", "forcing_normalizer", "with_forcing_series", "run_lstm", "LSTMSettings", "DPL_NETS", "score", "run_dpl_hbv", "run_regionalization", "run_sceua_hbv",
     "pub_folds_for", "run_pub_folds", "scaling_curve", "scaling_summary", "matching_share", "pub_medians",
     "scaling_phases",
     "median_table", "run_case2",
@@ -137,6 +137,29 @@ class DPLSettings(TrainerSettings):
     hidden: int = 256
     n_layers: int = 2
     dropout: float = 0.0
+    net: str = "ga"
+    dynamic_params: tuple = ("BETA", "BETAET")
+    use_betaet: bool = False
+    lstm_hidden: int = 64
+
+    def __post_init__(self) -> None:
+        if self.net not in DPL_NETS:
+            raise ValueError(f"DPLSettings.net must be one of {DPL_NETS}, got {self.net!r}")
+
+
+#: dPL parameter networks of Cases 2/3: ``"ga"`` (static, attributes -> parameters, :class:`GA`)
+#: and ``"dynamic"`` (:class:`dplpaper.nets.GDynamic`: LSTM over forcing + attributes ->
+#: time-varying ``dynamic_params``, MLP on attributes -> the static rest).
+DPL_NETS = ("ga", "dynamic")
+
+
+@dataclass
+class LSTMSettings(TrainerSettings):
+    """The LSTM streamflow baseline (:class:`dplpaper.models.lstm.LSTMStreamflow`): the trainer's
+    settings plus the network's (hidden size, dropout)."""
+
+    hidden: int = 256
+    dropout: float = 0.4
 
 
 @dataclass
@@ -150,6 +173,9 @@ class Case2Config:
         attributes: attributes of the like-for-like comparison (dPL gA and regionalization).
         extra_attributes: a second dPL variant with more attributes (None: skip).
         dpl: gA + HBV settings.
+        forcing: ``"daymet"`` (default) or ``"era5land"`` (:func:`load_streamflow_data`).
+        dynamic: dPL with dynamic parameters (``net="dynamic"``; method ``dpl_dynamic``, 27 attributes).
+        lstm: the LSTM streamflow baseline (method ``lstm``, 27 attributes).
         seeds: one dPL run per seed; the reported median is the mean over seeds of the median
             over basins (the baselines run once, with the first seed).
         regionalization_max_evals, regionalization_complexes: SCE-UA budget of the transfer
@@ -176,6 +202,9 @@ class Case2Config:
     sceua_complexes: int = 7
     objective: str = "nse"
     vic: object | None = None
+    forcing: str = "daymet"
+    dynamic: DPLSettings | None = None
+    lstm: LSTMSettings | None = None
 
     @classmethod
     def quick(cls, seed: int = 0) -> "Case2Config":
@@ -228,6 +257,7 @@ class Case3Config:
     scaling_seeds: tuple = (0, 1, 2)
     scaling_attributes: str = "8"
     scaling_regionalization: bool = False
+    forcing: str = "daymet"
 
     @classmethod
     def quick(cls, seed: int = 0) -> "Case3Config":
@@ -253,24 +283,43 @@ def camels_caravan_basins(quick: bool | None = None) -> list[str]:
     return [b for b in list_caravan_basins(quick=quick) if b in b531]
 
 
+#: forcing products of Cases 2 and 3 (``forcing=`` of :func:`load_streamflow_data` and the configs)
+FORCINGS = ("daymet", "era5land")
+
+
 def load_streamflow_data(basins: Sequence[str] | None = None, quick: bool | None = None,
-                         pet_correction: bool = True) -> tuple[xr.Dataset, xr.Dataset]:
+                         pet_correction: bool = True, forcing: str = "daymet") -> tuple[xr.Dataset, xr.Dataset]:
     """(series, attributes) for ``basins`` (default :func:`camels_caravan_basins`), sites aligned.
 
     series: ``precip``, ``temp``, ``pet``, ``streamflow`` (mm/day, degC), dims (site, time);
-    attributes: every CAMELS attribute, dim site, same site order.
+    attributes: every CAMELS attribute, dim site, same site order. Streamflow is always the USGS
+    record in Caravan's CAMELS-US files (mm/day); the forcing depends on ``forcing``:
 
-    ``pet_correction`` (default True): ERA5-Land's potential evaporation is several times too
-    high over CONUS (median 13 mm/day over the quick basins against CAMELS' 2.8 mm/day
-    Priestley-Taylor PET, about 8 times the observed P - Q). Each basin's PET series is therefore
-    scaled by ``pet_mean`` (CAMELS attribute, mm/day) / its ERA5-Land mean over the whole Caravan
-    record (1981-2014): ERA5-Land keeps the day-to-day and seasonal shape, CAMELS sets the
-    long-term level. Only forcing and a static attribute enter (no streamflow), so nothing
-    leaks between periods or basins. The factor is kept in ``series["pet_scale"]``.
+    * ``"daymet"`` (default; the forcing of the dPL papers and of the field's published CAMELS
+      benchmarks): NCAR's original CAMELS Daymet basin means, precipitation ``prcp``, mean
+      temperature (tmax+tmin)/2, and PET by Hargreaves (1985) from tmin/tmax and the file's
+      latitude (:func:`dplpaper.data.load_camels_daymet`). The record is cut to the days both
+      Daymet and Caravan cover (1981-01-01..2014-12-31).
+    * ``"era5land"``: Caravan's ERA5-Land P, T and PET. ``pet_correction`` (default True):
+      ERA5-Land's potential evaporation is several times too high over CONUS (median 13 mm/day
+      over the quick basins against CAMELS' 2.8 mm/day Priestley-Taylor PET). Each basin's PET
+      series is therefore scaled by ``pet_mean`` (CAMELS attribute, mm/day) / its ERA5-Land mean
+      over the whole Caravan record (1981-2014): ERA5-Land keeps the day-to-day and seasonal
+      shape, CAMELS sets the long-term level. Only forcing and a static attribute enter (no
+      streamflow), so nothing leaks between periods or basins. The factor is kept in
+      ``series["pet_scale"]``. ERA5-Land days are UTC days, Daymet's are local days: in 213 of
+      the 298 basins of HUC 01-11 ERA5-Land precipitation lines up better with Daymet one day
+      earlier, a timing error a daily model cannot undo (see ``book/case2.md``).
     """
+    if forcing not in FORCINGS:
+        raise ValueError(f"forcing must be one of {FORCINGS}, got {forcing!r}")
     ids = camels_caravan_basins(quick) if basins is None else [str(b) for b in basins]
     attrs = load_camels_attributes(ids, quick=quick)
     ds = load_caravan(ids, quick=quick, attributes=attrs)
+    if forcing == "daymet":
+        ds = _with_daymet_forcing(ds, ids, quick)
+        ds.attrs["forcing"] = "daymet"
+        return ds, attrs
     if pet_correction:
         era = ds["pet"].where(ds["pet"] > 0, 0.0).mean("time")
         scale = (attrs["pet_mean"] / era).astype(np.float32)
@@ -283,7 +332,43 @@ def load_streamflow_data(basins: Sequence[str] | None = None, quick: bool | None
                                   "long-term mean)")
         ds["pet"].attrs.update(pet_attrs)
         ds["pet_scale"] = scale.assign_attrs(units="1", long_name="CAMELS pet_mean / ERA5-Land mean PET 1981-2014")
+    ds.attrs["forcing"] = "era5land"
     return ds, attrs
+
+
+def load_daymet_forcing(basins: Sequence[str], quick: bool | None = None) -> xr.Dataset:
+    """Daymet ``precip``, ``temp``, ``pet`` (Hargreaves), ``tmin``, ``tmax`` (site, time) of ``basins``,
+    read from the CAMELS files once and cached as NetCDF (:mod:`dplpaper.data.cache`)."""
+    from dplpaper.data import cache, load_camels_daymet, registry
+    from dplpaper.data.camels import find_forcing_file
+    ids = [str(b) for b in basins]
+    root = registry.resolve("camels_us", quick)
+    files = [find_forcing_file(root, b, "daymet") for b in ids]
+    keep = ["precip", "temp", "pet", "tmin", "tmax"]
+
+    def build() -> xr.Dataset:
+        return load_camels_daymet(ids, quick=quick)[keep]
+
+    return cache.cached("daymet_forcing", files, build, params={"basins": ids, "vars": keep})
+
+
+def _with_daymet_forcing(ds: xr.Dataset, ids: list[str], quick: bool | None) -> xr.Dataset:
+    """Caravan's streamflow with Daymet's forcing, on the days both cover."""
+    dm = load_daymet_forcing(ids, quick=quick)
+    t0 = max(pd.Timestamp(ds["time"].values[0]), pd.Timestamp(dm["time"].values[0]))
+    t1 = min(pd.Timestamp(ds["time"].values[-1]), pd.Timestamp(dm["time"].values[-1]))
+    q = ds["streamflow"].sel(time=slice(t0, t1))
+    dm = dm.sel(time=slice(t0, t1), site=ids)
+    if dm.sizes["time"] != q.sizes["time"]:
+        raise ValueError(f"Daymet and Caravan calendars differ over {t0.date()}..{t1.date()} "
+                         f"({dm.sizes['time']} vs {q.sizes['time']} days)")
+    out = xr.Dataset({v: dm[v].astype(np.float32).assign_attrs(dm[v].attrs) for v in dm.data_vars},
+                     coords={"site": ids, "time": q["time"].values})
+    out["streamflow"] = q.astype(np.float32).assign_attrs(q.attrs)
+    for c in ("lat", "lon"):
+        if c in ds.coords:
+            out = out.assign_coords({c: ("site", ds[c].values)})
+    return out
 
 
 def attribute_matrix(attrs: xr.Dataset, basins: Sequence[str], names: Sequence[str],
@@ -382,12 +467,45 @@ def _sim_array(sim: np.ndarray, basins, times, name: str) -> xr.DataArray:
 
 # ============================================================================ dPL
 def build_dpl_model(n_attributes: int, settings: DPLSettings, seed: int = 0, backend: str = "auto") -> DPLModel:
-    """gA (seeded with ``torch.manual_seed(seed)``) feeding HBV(nmul, routing)."""
-    pbm = HBV(nmul=settings.nmul, routing=settings.routing, backend=backend)
+    """The dPL model of ``settings.net`` (seeded with ``torch.manual_seed(seed)``) feeding HBV(nmul, routing).
+
+    ``"ga"``: :class:`GA` on the attributes, static parameters. ``"dynamic"``:
+    :class:`dplpaper.nets.GDynamic` reading the normalized forcing (``len(FORCING_VARS)`` channels)
+    and the attributes; ``settings.dynamic_params`` (names in HBV's table; BETAET switches HBV's
+    ET shape parameter on) vary in time, the rest are static.
+    """
+    use_betaet = settings.use_betaet or (settings.net == "dynamic" and "BETAET" in settings.dynamic_params)
+    pbm = HBV(nmul=settings.nmul, routing=settings.routing, use_betaet=use_betaet, backend=backend)
     torch.manual_seed(int(seed))
-    net = GA(n_attributes, pbm.n_params, pbm.nmul, hidden=settings.hidden, n_layers=settings.n_layers,
-             dropout=settings.dropout)
+    if settings.net == "dynamic":
+        table = pbm.parameter_table
+        unknown = [n for n in settings.dynamic_params if n not in table.names]
+        if unknown:
+            raise ValueError(f"dynamic_params {unknown} are not HBV parameters {table.names}")
+        net = GDynamic(len(FORCING_VARS), n_attributes, pbm.n_params, pbm.nmul,
+                       dynamic=[table.index(n) for n in settings.dynamic_params], hidden=settings.lstm_hidden,
+                       static_hidden=settings.hidden, static_layers=settings.n_layers, dropout=settings.dropout)
+    else:
+        net = GA(n_attributes, pbm.n_params, pbm.nmul, hidden=settings.hidden, n_layers=settings.n_layers,
+                 dropout=settings.dropout)
     return DPLModel(net, pbm)
+
+
+def forcing_normalizer(train: TrainingData) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation ``[n_forcing]`` of the training forcing tensor
+    (training basins and period only; used to normalize the LSTM inputs of every split)."""
+    f = train.forcing.double()
+    mean = f.mean(dim=(0, 1)).numpy()
+    std = f.std(dim=(0, 1)).numpy()
+    if not np.all(std > 0):
+        raise ValueError(f"forcing channels {list(np.flatnonzero(~(std > 0)))} are constant over the training data")
+    return mean, std
+
+
+def with_forcing_series(data: TrainingData, mean: np.ndarray, std: np.ndarray) -> TrainingData:
+    """``data`` with ``series`` = its forcing standardized by ``(mean, std)`` (the LSTM input)."""
+    ser = ((data.forcing.double() - torch.from_numpy(mean)) / torch.from_numpy(std)).float()
+    return TrainingData(data.forcing, data.attributes, data.target, ser, data.target_name, data.site_ids)
 
 
 @dataclass
@@ -427,6 +545,9 @@ def run_dpl_hbv(ds: xr.Dataset, attrs: xr.Dataset, train_basins: Sequence[str], 
     train = assemble(ds, attrs, train_basins, train_period, attribute_names, norm, warmup_days, fill_basins=train_basins)
     test = assemble(ds, attrs, test_basins, test_period, attribute_names, norm, warmup_days, fill_basins=train_basins)
     model = build_dpl_model(len(attribute_names), settings, seed)
+    if "series" in model.inputs:
+        mean, std = forcing_normalizer(train)
+        train, test = with_forcing_series(train, mean, std), with_forcing_series(test, mean, std)
     obs_test = test.target[warmup_days:].numpy()
     eval_fn = None
     if settings.eval_every > 0:
@@ -436,10 +557,44 @@ def run_dpl_hbv(ds: xr.Dataset, attrs: xr.Dataset, train_basins: Sequence[str], 
     res = train_dpl(model, train, settings.train_config(seed, progress), eval_fn=eval_fn)
     sim = predict(res.model, test, warmup_days=warmup_days, outputs=("streamflow",))["streamflow"].numpy()
     params = predict_parameters(res.model, test).numpy()
+    if params.ndim == 4:  # dynamic: keep the time mean of every parameter (the series are in the simulation)
+        params = params.mean(axis=0)
     times = _period_index(ds, test_period, warmup_days)
     return DPLRun(metrics=score(sim, obs_test, test_basins), simulation=_sim_array(sim, test_basins, times, "dPL"),
                   history=res.history, parameters=params, model=res.model, normalizer=norm,
                   wall_time_s=time.perf_counter() - t0)
+
+
+def run_lstm(ds: xr.Dataset, attrs: xr.Dataset, train_basins: Sequence[str], test_basins: Sequence[str],
+             train_period: tuple[str, str], test_period: tuple[str, str], attribute_names: Sequence[str],
+             settings: LSTMSettings, seed: int = 0, warmup_days: int = 365, progress: bool = False) -> DPLRun:
+    """Train the LSTM streamflow baseline on ``train_basins`` x ``train_period`` (same trainer, loss,
+    windows and warm-up as dPL); simulate ``test_basins`` x ``test_period``. Inputs: the forcing
+    standardized with the training data's statistics and the normalized attributes."""
+    from dplpaper.models.lstm import LSTMStreamflow
+    t0 = time.perf_counter()
+    train_basins, test_basins = [str(b) for b in train_basins], [str(b) for b in test_basins]
+    norm = fit_attribute_normalizer(attrs, train_basins, attribute_names)
+    train = assemble(ds, attrs, train_basins, train_period, attribute_names, norm, warmup_days, fill_basins=train_basins)
+    test = assemble(ds, attrs, test_basins, test_period, attribute_names, norm, warmup_days, fill_basins=train_basins)
+    mean, std = forcing_normalizer(train)
+    train, test = with_forcing_series(train, mean, std), with_forcing_series(test, mean, std)
+    q_scale = float(np.nanmean(train.target.numpy()))
+    torch.manual_seed(int(seed))
+    model = LSTMStreamflow(len(FORCING_VARS), len(attribute_names), hidden=settings.hidden,
+                           dropout=settings.dropout, q_scale=q_scale)
+    obs_test = test.target[warmup_days:].numpy()
+    eval_fn = None
+    if settings.eval_every > 0:
+        def eval_fn(m):
+            q = predict(m, test, warmup_days=warmup_days, outputs=("streamflow",))["streamflow"].numpy()
+            return {"test_median_nse": float(np.nanmedian(metrics.nse(q.astype(np.float64), obs_test)))}
+    res = train_dpl(model, train, settings.train_config(seed, progress), eval_fn=eval_fn)
+    sim = predict(res.model, test, warmup_days=warmup_days, outputs=("streamflow",))["streamflow"].numpy()
+    times = _period_index(ds, test_period, warmup_days)
+    return DPLRun(metrics=score(sim, obs_test, test_basins), simulation=_sim_array(sim, test_basins, times, "LSTM"),
+                  history=res.history, parameters=np.zeros((len(test_basins), 0, 1), np.float32), model=res.model,
+                  normalizer=norm, wall_time_s=time.perf_counter() - t0)
 
 
 # ============================================================================ baselines (numpy HBV)
@@ -679,7 +834,7 @@ def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Datas
     (per parameter set and basin, test period) and ``surrogate_info`` (its training record).
     """
     if ds is None or attrs is None:
-        ds, attrs = load_streamflow_data(config.basins, quick=config.quick_data)
+        ds, attrs = load_streamflow_data(config.basins, quick=config.quick_data, forcing=config.forcing)
     basins = [str(b) for b in ds["site"].values]
     rows, sims, hist, wall = [], {}, {}, {}
     n8 = len(config.attributes)
@@ -719,6 +874,33 @@ def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Datas
             sims.setdefault(name, r.simulation)
             hist.setdefault(name, r.history)
             wall[name] = wall.get(name, 0.0) + r.wall_time_s
+        if "dpl_nmul1" in methods:
+            one = replace(config.dpl, nmul=1)
+            r = run_dpl_hbv(ds, attrs, basins, basins, config.train_period, config.test_period, config.attributes,
+                            one, seed, config.warmup_days, progress=progress)
+            name = f"dPL gA+HBV nmul=1 ({n8} attr)"
+            rows.append(r.metrics.assign(method=name, seed=seed))
+            sims.setdefault(name, r.simulation)
+            hist.setdefault(name, r.history)
+            wall[name] = wall.get(name, 0.0) + r.wall_time_s
+        if "dpl_dynamic" in methods and config.dynamic is not None:
+            names = config.extra_attributes or config.attributes
+            r = run_dpl_hbv(ds, attrs, basins, basins, config.train_period, config.test_period, names,
+                            config.dynamic, seed, config.warmup_days, progress=progress)
+            name = f"dPL dynamic {'+'.join(config.dynamic.dynamic_params)}+HBV ({len(names)} attr)"
+            rows.append(r.metrics.assign(method=name, seed=seed))
+            sims.setdefault(name, r.simulation)
+            hist.setdefault(name, r.history)
+            wall[name] = wall.get(name, 0.0) + r.wall_time_s
+        if "lstm" in methods and config.lstm is not None:
+            names = config.extra_attributes or config.attributes
+            r = run_lstm(ds, attrs, basins, basins, config.train_period, config.test_period, names, config.lstm,
+                         seed, config.warmup_days, progress=progress)
+            name = f"LSTM (no process model, {len(names)} attr)"
+            rows.append(r.metrics.assign(method=name, seed=seed))
+            sims.setdefault(name, r.simulation)
+            hist.setdefault(name, r.history)
+            wall[name] = wall.get(name, 0.0) + r.wall_time_s
     seed0 = config.seeds[0]
     if "regionalization" in methods:
         r = run_regionalization(ds, attrs, basins, basins, config.train_period, config.test_period, config.attributes,
@@ -747,6 +929,8 @@ def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Datas
     med = per_seed.groupby("method", sort=False).mean().rename(columns={"nse": "median_nse", "kge": "median_kge"})
     med["n_basins"] = table.groupby("method", sort=False)["nse"].count() // table.groupby("method", sort=False)["seed"].nunique()
     med["n_seeds"] = table.groupby("method", sort=False)["seed"].nunique()
+    med["seed_sd_nse"] = per_seed["nse"].groupby("method", sort=False).std(ddof=1)
+    med["forcing"] = ds.attrs.get("forcing", config.forcing)
     simds = xr.Dataset({k: v for k, v in sims.items()})
     if write:
         out = results_dir("case2")

@@ -131,7 +131,11 @@ def gamma_unit_hydrograph(shape: torch.Tensor, scale: torch.Tensor, length: int 
     """
     t = torch.arange(length, dtype=shape.dtype, device=shape.device) + 0.5
     logw = (shape[:, None] - 1.0) * torch.log(t)[None, :] - t[None, :] / scale[:, None]
-    return torch.softmax(logw, dim=-1)  # = exp(logw) / sum exp(logw), numerically safe
+    # exp(logw) / sum exp(logw), shifted by the row maximum (numerically safe). Written out rather
+    # than torch.softmax: ATen's softmax backward rounds differently with 1 and 2 threads, which made
+    # the routing parameters' gradients (and so whole training runs) depend on the thread count.
+    e = torch.exp(logw - logw.detach().amax(dim=-1, keepdim=True))
+    return e / e.sum(dim=-1, keepdim=True)
 
 
 def routing_unit_hydrograph(routa: torch.Tensor, routb: torch.Tensor, length: int = UH_LENGTH) -> torch.Tensor:
@@ -156,8 +160,25 @@ def route(q: torch.Tensor, uh: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.conv1d(x, w, groups=n_s)[0].t()
 
 
+def _float_tensor(x, name: str) -> torch.Tensor:
+    """A floating-point tensor from ``x`` (a float numpy array is wrapped, not copied); other
+    types or integer/bool dtypes raise a TypeError that says what to pass instead."""
+    if isinstance(x, np.ndarray):
+        if not np.issubdtype(x.dtype, np.floating):
+            raise TypeError(f"HBV {name} must be floating point (float32/float64), got a numpy {x.dtype} array; "
+                            "convert it with .astype(np.float32)")
+        x = torch.from_numpy(x)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"HBV {name} must be a torch.Tensor (or a float numpy array), got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"HBV {name} must be floating point (float32/float64), got {x.dtype}; convert it with .float()")
+    return x
+
+
 def check_forcing(forcing: torch.Tensor) -> None:
-    """Raise ``ValueError`` naming the site/day/field for NaN, inf or negative precip/PET."""
+    """Raise ``ValueError`` naming the site/day/field for NaN, inf or negative precip/PET
+    (``TypeError`` for a non-tensor or an integer tensor)."""
+    forcing = _float_tensor(forcing, "forcing")
     if forcing.ndim != 3 or forcing.shape[-1] != 3:
         raise ValueError(f"HBV forcing must be [time, site, 3] (precip, temp, pet); got {tuple(forcing.shape)}")
     names = ("precip", "temp", "pet")
@@ -322,6 +343,17 @@ class HBV(ProcessModel):
                           "using the PyTorch reference loop", RuntimeWarning, stacklevel=3)
         return False
 
+    def _raise_param_range(self, params: torch.Tensor) -> None:
+        """Name the first parameter (row), site and value outside the unit cube or NaN."""
+        bad = torch.isnan(params) | (params < -1e-6) | (params > 1 + 1e-6)
+        if bool(bad.any()):
+            idx = [int(i) for i in torch.nonzero(bad)[0]]
+            j, site = idx[-2], idx[-3]
+            when = f", time index {idx[0]}" if params.ndim == 4 else ""
+            raise ValueError(f"HBV params: {self.parameter_table.names[j]} (row {j}) = {float(params[tuple(idx)])} "
+                             f"at site index {site}{when}, component {idx[-1]}: unit-cube values must lie in [0, 1] "
+                             f"(no NaN); {int(bad.sum())} values outside in all")
+
     def forward(self, forcing: torch.Tensor, params: torch.Tensor, warmup: int = 0, return_fluxes: bool = False,
                 initial_states: torch.Tensor | None = None, return_states: bool = False) -> dict[str, torch.Tensor]:
         """Run HBV.
@@ -342,6 +374,8 @@ class HBV(ProcessModel):
         Returns:
             dict with ``"streamflow"`` ``[time - warmup, site]`` (mm/d, routed if ``routing``).
         """
+        forcing = _float_tensor(forcing, "forcing")
+        params = _float_tensor(params, "params")
         check_forcing(forcing)
         n_t, n_s, _ = forcing.shape
         if params.ndim not in (3, 4):
@@ -352,7 +386,11 @@ class HBV(ProcessModel):
         if not 0 <= warmup < n_t:
             raise ValueError(f"warmup ({warmup}) must be in [0, time={n_t})")
         params = params.to(forcing.dtype)
-        phys = self.parameter_table.to_physical(params, dim=-2)
+        try:
+            phys = self.parameter_table.to_physical(params, dim=-2)
+        except ValueError:
+            self._raise_param_range(params)
+            raise
         core = phys[..., : self.n_core, :]
         if initial_states is None:
             states = forcing.new_full((n_s, 5, self.nmul), DEFAULT_INITIAL_STATE)

@@ -1,0 +1,247 @@
+"""dplpaper.keyresults: key results compared with a declared tolerance, refreshed on request."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from dplpaper.keyresults import CHECK_ENV, UPDATE_ENV, KeyResultMismatch, KeyResults, KeyResultWarning, compare
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    """Expected files in tmp_path/expected, the results copy in tmp_path/results; refresh off."""
+    monkeypatch.setenv("DPLPAPER_RESULTS", str(tmp_path / "results"))
+    monkeypatch.delenv(UPDATE_ENV, raising=False)
+    monkeypatch.setenv(CHECK_ENV, "1")   # as under pytest/nbval (notebooks/conftest.py)
+    return tmp_path / "expected"
+
+
+def test_outside_tests_a_mismatch_warns_and_goes_on(folder, monkeypatch):
+    """make reproduce on another machine: a key result off by more than its tolerance is a warning."""
+    monkeypatch.delenv(CHECK_ENV)
+    _write(folder, "nb", {"nse": {"value": 0.42, "tol": 0.05, "why": ""}})
+    with pytest.warns(KeyResultWarning, match="nse: got 0.5"):
+        payload = _kr(folder, nse=0.5).check(verbose=False)
+    assert payload["nse"]["value"] == 0.5
+
+
+def _write(folder, name, payload):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(payload))
+
+
+def _kr(folder, **values):
+    """A KeyResults of notebook 'nb' with numbers at tol 0.05 and strings exact."""
+    kr = KeyResults("nb", mode="quick", folder=folder)
+    for k, v in values.items():
+        kr.add(k, v, tol=None if isinstance(v, (str, bool)) else 0.05, why="test")
+    return kr
+
+
+def test_within_tolerance_passes(folder):
+    _write(folder, "nb", {"nse": {"value": 0.42, "tol": 0.05, "why": ""}})
+    payload = _kr(folder, nse=0.45).check(verbose=False)
+    assert payload["nse"]["value"] == 0.45
+
+
+def test_exactly_at_tolerance_passes(folder):
+    _write(folder, "nb", {"nse": {"value": 0.4, "tol": 0.05, "why": ""}})
+    _kr(folder, nse=0.45).check(verbose=False)   # 0.45 - 0.4 is 0.05000000000000002 in floating point
+
+
+def test_outside_tolerance_fails_naming_key_and_both_values(folder):
+    _write(folder, "nb", {"nse": {"value": 0.42, "tol": 0.05, "why": ""}, "kge": {"value": 0.5, "tol": 0.05, "why": ""}})
+    with pytest.raises(KeyResultMismatch) as err:
+        _kr(folder, nse=0.48, kge=0.51).check(verbose=False)
+    msg = str(err.value)
+    assert "nse" in msg and "0.48" in msg and "0.42" in msg and "0.05" in msg
+    assert "kge" not in msg.replace("key result", "")   # only the failing key is listed
+    assert "nb.json" in msg
+
+
+def test_every_mismatch_is_listed(folder):
+    _write(folder, "nb", {"a": {"value": 1.0, "tol": 0.1}, "b": {"value": 2.0, "tol": 0.1}})
+    with pytest.raises(KeyResultMismatch, match=r"2 key result\(s\)") as err:
+        _kr(folder, a=5.0, b=7.0).check(verbose=False)
+    assert "a: got 5" in str(err.value) and "b: got 7" in str(err.value)
+
+
+def test_committed_tolerance_counts_not_the_notebooks(folder):
+    _write(folder, "nb", {"nse": {"value": 0.42, "tol": 0.01}})
+    kr = KeyResults("nb", folder=folder)
+    kr.add("nse", 0.45, tol=1.0)
+    with pytest.raises(KeyResultMismatch, match="nse"):
+        kr.check(verbose=False)
+
+
+def test_nan_matches_only_nan(folder):
+    _write(folder, "nb", {"epochs": {"value": float("nan"), "tol": 10}})
+    _kr(folder, epochs=float("nan")).check(verbose=False)
+    _kr(folder, epochs=np.float64("nan")).check(verbose=False)
+    with pytest.raises(KeyResultMismatch, match="epochs: got 143"):
+        _kr(folder, epochs=143.0).check(verbose=False)
+
+
+def test_number_vs_expected_nan_and_nan_vs_expected_number_fail(folder):
+    _write(folder, "nb", {"epochs": {"value": 170.0, "tol": 60}})
+    with pytest.raises(KeyResultMismatch, match="epochs: got nan, expected 170"):
+        _kr(folder, epochs=float("nan")).check(verbose=False)
+
+
+def test_infinity_matches_infinity():
+    assert compare("x", math.inf, {"value": math.inf, "tol": 0.0}) is None
+    assert compare("x", -math.inf, {"value": math.inf, "tol": 1.0}) is not None
+    assert compare("x", 1.0, {"value": math.inf, "tol": 1.0}) is not None
+
+
+def test_strings_compare_exactly(folder):
+    _write(folder, "nb", {"verdict": {"value": "partly", "tol": None}})
+    _kr(folder, verdict="partly").check(verbose=False)
+    _kr(folder, verdict=np.str_("partly")).check(verbose=False)
+    with pytest.raises(KeyResultMismatch, match="verdict: got 'yes', expected 'partly'"):
+        _kr(folder, verdict="yes").check(verbose=False)
+    with pytest.raises(KeyResultMismatch, match="verdict"):
+        _kr(folder, verdict="Partly").check(verbose=False)
+
+
+def test_bools_compare_exactly_and_not_as_numbers():
+    assert compare("b", True, {"value": True}) is None
+    assert compare("b", np.bool_(False).item(), {"value": False}) is None
+    assert compare("b", False, {"value": True}) is not None
+    assert compare("b", 1, {"value": True, "tol": 0}) is not None
+    assert compare("b", True, {"value": 1.0, "tol": 0.5}) is not None
+    assert compare("s", "1", {"value": 1, "tol": 0}) is not None
+    assert compare("n", None, {"value": 0.5, "tol": 1}) is not None
+    assert compare("n", 0.5, {"value": None, "tol": None}) is not None
+    assert compare("n", None, {"value": None, "tol": None}) is None
+
+
+def test_integer_counts_with_zero_tolerance(folder):
+    _write(folder, "nb", {"n_basins": {"value": 40, "tol": 0.0}})
+    kr = KeyResults("nb", folder=folder)
+    kr.add("n_basins", np.int64(40), tol=0)
+    kr.check(verbose=False)
+    kr = KeyResults("nb", folder=folder)
+    kr.add("n_basins", 41, tol=0)
+    with pytest.raises(KeyResultMismatch, match="n_basins: got 41, expected 40"):
+        kr.check(verbose=False)
+
+
+def test_missing_key_fails(folder):
+    _write(folder, "nb", {"nse": {"value": 0.42, "tol": 0.05}, "kge": {"value": 0.5, "tol": 0.05}})
+    with pytest.raises(KeyResultMismatch, match="kge: expected but not recorded"):
+        _kr(folder, nse=0.42).check(verbose=False)
+
+
+def test_extra_key_fails(folder):
+    _write(folder, "nb", {"nse": {"value": 0.42, "tol": 0.05}})
+    with pytest.raises(KeyResultMismatch, match="kge: recorded but not in nb.json"):
+        _kr(folder, nse=0.42, kge=0.5).check(verbose=False)
+
+
+def test_missing_expected_file_fails_and_says_how_to_refresh(folder):
+    with pytest.raises(KeyResultMismatch, match="refresh-outputs"):
+        _kr(folder, nse=0.42).check(verbose=False)
+
+
+def test_corrupt_expected_file_names_the_file(folder):
+    folder.mkdir(parents=True)
+    (folder / "nb.json").write_text("{not json")
+    with pytest.raises(KeyResultMismatch, match="nb.json"):
+        _kr(folder, nse=0.42).check(verbose=False)
+
+
+def test_update_mode_writes_the_file_and_then_it_passes(folder, monkeypatch):
+    monkeypatch.setenv(UPDATE_ENV, "1")
+    kr = KeyResults("nb", folder=folder)
+    kr.add("nse", np.float32(0.5), tol=0.05, why="median after training")
+    kr.add("verdict", "yes", why="rests on nse")
+    kr.add("n_basins", 40, tol=0)
+    kr.add("epochs", float("nan"), tol=60)
+    kr.check(verbose=False)
+    written = json.loads((folder / "nb.json").read_text())
+    assert list(written) == ["nse", "verdict", "n_basins", "epochs"]
+    assert written["nse"] == {"value": 0.5, "tol": 0.05, "why": "median after training"}
+    assert written["verdict"] == {"value": "yes", "tol": None, "why": "rests on nse"}
+    assert written["n_basins"]["value"] == 40 and written["n_basins"]["tol"] == 0.0
+    assert math.isnan(written["epochs"]["value"])
+    # update mode overwrites a stale file instead of comparing
+    kr2 = KeyResults("nb", folder=folder)
+    kr2.add("nse", 0.9, tol=0.05)
+    kr2.check(verbose=False)
+    assert list(json.loads((folder / "nb.json").read_text())) == ["nse"]
+    # with the variable unset (or "0") the written file is compared
+    monkeypatch.setenv(UPDATE_ENV, "0")
+    kr3 = KeyResults("nb", folder=folder)
+    kr3.add("nse", 0.93, tol=0.05)
+    kr3.check(verbose=False)
+    monkeypatch.delenv(UPDATE_ENV)
+    kr4 = KeyResults("nb", folder=folder)
+    kr4.add("nse", 0.5, tol=0.05)
+    with pytest.raises(KeyResultMismatch):
+        kr4.check(verbose=False)
+
+
+def test_full_mode_never_compares_nor_writes_the_expected_file(folder, tmp_path, monkeypatch):
+    _write(folder, "nb", {"nse": {"value": 0.42, "tol": 0.05}})
+    kr = KeyResults("nb", mode="full", folder=folder)
+    kr.add("nse", 0.9, tol=0.05)
+    kr.add("extra", "anything")
+    kr.check(verbose=False)                        # no mismatch raised
+    monkeypatch.setenv(UPDATE_ENV, "1")
+    kr.check(verbose=False)                        # and no refresh from a full-mode run
+    assert json.loads((folder / "nb.json").read_text()) == {"nse": {"value": 0.42, "tol": 0.05}}
+    copy = tmp_path / "results" / "key_results" / "nb.full.json"
+    assert json.loads(copy.read_text())["nse"]["value"] == 0.9
+
+
+def test_quick_mode_also_writes_a_copy_to_results(folder, tmp_path):
+    _write(folder, "nb", {"nse": {"value": 0.42, "tol": 0.05}})
+    _kr(folder, nse=0.43).check(verbose=False)
+    copy = tmp_path / "results" / "key_results" / "nb.quick.json"
+    assert json.loads(copy.read_text())["nse"]["value"] == 0.43
+
+
+def test_a_number_needs_a_finite_non_negative_tolerance(folder):
+    kr = KeyResults("nb", folder=folder)
+    with pytest.raises(ValueError, match="nse.*tolerance"):
+        kr.add("nse", 0.42)
+    with pytest.raises(ValueError, match="tolerance"):
+        kr.add("nse", 0.42, tol=-0.1)
+    with pytest.raises(ValueError, match="tolerance"):
+        kr.add("nse", 0.42, tol=float("nan"))
+    with pytest.raises(ValueError, match="tolerance"):
+        kr.add("nse", 0.42, tol=math.inf)
+    with pytest.raises(ValueError, match="tolerance"):
+        kr.add("n", np.int64(3))
+    kr.add("verdict", "yes")                       # strings and bools need none
+    kr.add("flag", np.bool_(True))
+    assert kr.entries["flag"].value is True and kr.entries["flag"].tol is None
+
+
+def test_names_are_snake_case_and_unique(folder):
+    kr = KeyResults("nb", folder=folder)
+    kr.add("median_nse_s8", 0.4, tol=0.05)
+    with pytest.raises(ValueError, match="twice"):
+        kr.add("median_nse_s8", 0.4, tol=0.05)
+    for bad in ("Median NSE", "nse-gz", "", "nse.5"):
+        with pytest.raises(ValueError, match="snake_case"):
+            kr.add(bad, 0.4, tol=0.05)
+
+
+def test_non_scalars_are_refused_with_the_key_name(folder):
+    kr = KeyResults("nb", folder=folder)
+    with pytest.raises(TypeError, match="curve"):
+        kr.add("curve", np.array([0.1, 0.2]), tol=0.05)
+    with pytest.raises(TypeError, match="table"):
+        kr.add("table", {"a": 1}, tol=0.05)
+    kr.add("one", np.array([0.1]), tol=0.05)       # a one-element array is a scalar
+    assert kr.entries["one"].value == pytest.approx(0.1)
+
+
+def test_table_is_printed(folder, capsys):
+    _write(folder, "nb", {"nse": {"value": 0.42, "tol": 0.05}, "verdict": {"value": "yes", "tol": None}})
+    _kr(folder, nse=0.4213, verdict="yes").check()
+    out = capsys.readouterr().out
+    assert "nse" in out and "0.4213 +/- 0.05" in out and "verdict" in out and "yes" in out
