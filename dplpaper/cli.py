@@ -9,9 +9,14 @@ import argparse
 import sys
 
 #: method names of ``dplpaper run`` (as dispatched by :func:`dplpaper.experiments.streamflow.run_case2`
-#: and :func:`~dplpaper.experiments.streamflow.run_pub_folds`); the first tuple is the default
-CASE2_METHODS = ("dpl", "dpl_extra", "vic_gz", "regionalization", "vic_sceua", "sceua")
+#: and :func:`~dplpaper.experiments.streamflow.run_pub_folds`; a test checks both lists against that
+#: module's dispatch). Without ``--methods`` a case runs its function's default methods.
+CASE2_METHODS = ("dpl", "dpl_extra", "dpl_nmul1", "dpl_dynamic", "lstm", "vic_gz", "regionalization", "vic_sceua",
+                 "sceua")
 CASE3_METHODS = ("dpl", "regionalization")
+#: Case2Config attribute a method needs (a method whose setting is empty in the chosen mode is an error)
+CASE2_NEEDS = {"dpl_extra": "extra_attributes", "dpl_dynamic": "dynamic", "lstm": "lstm", "vic_gz": "vic",
+               "vic_sceua": "vic"}
 CASE3_PARTS = ("pub", "scaling")
 
 
@@ -81,6 +86,13 @@ def _overrides(cfg, args):
     return cfg
 
 
+def _default_methods(fn) -> tuple:
+    """The default of ``fn``'s ``methods`` argument (the methods a case runs without --methods)."""
+    import inspect
+
+    return tuple(inspect.signature(fn).parameters["methods"].default)
+
+
 def _check_choices(values, valid, option: str, case: str) -> None:
     bad = [v for v in values if v not in valid]
     if bad:
@@ -139,7 +151,11 @@ def _run_case(args) -> int:
         from .experiments import streamflow as sf
 
         cfg = _overrides(sf.Case2Config.full(args.seed) if args.mode == "full" else sf.Case2Config.quick(args.seed), args)
-        methods = tuple(args.methods or CASE2_METHODS)
+        unset = [m for m in args.methods or () if m in CASE2_NEEDS and not getattr(cfg, CASE2_NEEDS[m], True)]
+        if unset:
+            raise ValueError(f"case2 --mode {args.mode}: method(s) {unset} not configured in this mode "
+                             f"(Case2Config.{', '.join(CASE2_NEEDS[m] for m in unset)} is empty)")
+        methods = tuple(args.methods or _default_methods(sf.run_case2))
         out = sf.run_case2(cfg, methods=methods, tag=tag, progress=not args.quiet)
         files = [results.results_dir("case2") / f"{k}_{cfg.mode}{tag}.csv" for k in ("medians", "metrics")]
         if "surrogate_accuracy" in out:
@@ -164,7 +180,7 @@ def _run_case(args) -> int:
         if "pub" in parts:
             t1 = time.time()
             pub = sf.run_pub_folds(ds, attrs, folds, cfg, tag=tag, progress=not args.quiet, fold_indices=args.folds,
-                                   methods=tuple(args.methods or CASE3_METHODS))
+                                   methods=tuple(args.methods or _default_methods(sf.run_pub_folds)))
             walls["pub"] = round(time.time() - t1, 1)
             files.append(out_dir / f"pub_metrics_{cfg.mode}{tag}.csv")
             print(sf.median_table(pub).round(3).to_string())
@@ -176,7 +192,7 @@ def _run_case(args) -> int:
             files.append(out_dir / f"scaling_{cfg.mode}{tag}.csv")
             print(sf.scaling_summary(table).round(3).to_string())
         extra = {"mode": cfg.mode, "parts": parts, "scaling_baseline": not args.no_baseline,
-                 "methods": list(args.methods or CASE3_METHODS),
+                 "methods": list(args.methods or _default_methods(sf.run_pub_folds)),
                  "folds": list(range(cfg.k_folds)) if args.folds is None else list(args.folds), "n_basins": len(basins), "k_folds": cfg.k_folds,
                  "seeds": list(cfg.seeds), "scaling_seeds": list(cfg.scaling_seeds), "fractions": list(cfg.fractions),
                  "dpl_epochs": cfg.dpl.epochs, "regionalization_max_evals": cfg.regionalization_max_evals,

@@ -244,6 +244,11 @@ class DPLModel(nn.Module):
     ``pbm(forcing, params, warmup=warmup)`` (a dict of ``[time - warmup, site]`` outputs).
     For :class:`GA` ``net_inputs`` is ``(attributes,)``; for :class:`GZ` ``(series, attributes)``
     (``net.inputs`` names them).
+
+    Split placement (:meth:`pin_net`): the network can live on one device (e.g. an LSTM on a GPU)
+    while the process model runs where the forcing is (e.g. HBV's fused C kernel on the CPU);
+    ``forward`` then moves the network inputs to the network's device and the parameters back.
+    A pinned network stays where it is when the whole model is moved with ``.to()``.
     """
 
     def __init__(self, net: nn.Module, pbm: ProcessModel):
@@ -253,18 +258,35 @@ class DPLModel(nn.Module):
                 raise ValueError(f"network {attr}={getattr(net, attr)} does not match the process model's "
                                  f"{attr}={getattr(pbm, attr)} ({type(pbm).__name__})")
         self.net, self.pbm = net, pbm
+        self.net_device: torch.device | None = None
 
     @property
     def inputs(self) -> tuple[str, ...]:
         return tuple(getattr(self.net, "inputs", ("attributes",)))
 
+    def pin_net(self, device: str | torch.device | None) -> "DPLModel":
+        """Keep the network on ``device`` (``None``: unpin, move with the model as usual)."""
+        self.net_device = None if device is None else torch.device(device)
+        if self.net_device is not None:
+            self.net.to(self.net_device)
+        return self
+
+    def _apply(self, fn, recurse=True):
+        if self.net_device is None:
+            return super()._apply(fn, recurse)
+        self.pbm._apply(fn, recurse)  # the pinned network stays on its device
+        return self
+
     def parameters_unit(self, *net_inputs) -> torch.Tensor:
-        """The network's unit-cube parameters for ``net_inputs``."""
-        return self.net(*net_inputs)
+        """The network's unit-cube parameters for ``net_inputs`` (on the inputs' device)."""
+        if self.net_device is None or not net_inputs:
+            return self.net(*net_inputs)
+        home = net_inputs[0].device
+        return self.net(*[x.to(self.net_device) for x in net_inputs]).to(home)
 
     def forward(self, forcing: torch.Tensor, *net_inputs, warmup: int = 0) -> dict[str, torch.Tensor]:
-        params = self.net(*net_inputs)
-        return self.pbm(forcing, params, warmup=warmup)
+        params = self.parameters_unit(*net_inputs)
+        return self.pbm(forcing, params.to(forcing.device), warmup=warmup)
 
 
 class Normalizer:

@@ -576,7 +576,7 @@ def predict_parameters(model, data: TrainingData, chunk_sites: int = 256,
             for lo in range(0, data.n_sites, chunk_sites):
                 sites = torch.arange(lo, min(lo + chunk_sites, data.n_sites))
                 inputs = _net_inputs(model, data, None, sites, device, series=series, attributes=attributes)
-                parts.append(model.net(*inputs).cpu())
+                parts.append((model.parameters_unit(*inputs) if hasattr(model, "parameters_unit") else model.net(*inputs)).cpu())
     finally:
         model.train(was_training)
     return torch.cat(parts, dim=-3)

@@ -332,3 +332,20 @@ def test_recovers_bucket_model_parameters():
     nse = 1 - np.sum((sim - truth) ** 2, axis=0) / np.sum((truth - truth.mean(axis=0)) ** 2, axis=0)
     assert np.all(nse > 0.99), nse
     np.testing.assert_allclose(res.best_params, true_unit, atol=0.1)
+
+
+def test_budget_convergence_flat_and_rising_tails():
+    import pandas as pd
+
+    from dplpaper.calibrate.sceua import budget_convergence
+    ep = np.linspace(0, 1000, 11)
+    flat = pd.DataFrame({"epoch": ep, "best_cost_median": np.r_[1.0, 0.6, 0.45, 0.4, 0.38, 0.37, 0.365, 0.362,
+                                                               0.361, 0.3605, 0.3603]})
+    r = budget_convergence(flat)
+    assert r["converged"] and r["tail_start"] == 800 and abs(r["improvement"] - (0.361 - 0.3603)) < 1e-12
+    still = flat.assign(best_cost_median=np.linspace(1.0, 0.3, 11))   # still improving by 0.07 per tenth
+    r = budget_convergence(still)
+    assert not r["converged"] and abs(r["improvement"] - 0.14) < 1e-9
+    assert not budget_convergence(flat.iloc[:1])["converged"]
+    with pytest.raises(ValueError):
+        budget_convergence(flat, tail=1.5)

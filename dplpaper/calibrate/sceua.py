@@ -58,7 +58,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["SCEUAResult", "sceua", "sceua_dask", "site_rng"]
+__all__ = ["SCEUAResult", "sceua", "sceua_dask", "site_rng", "budget_convergence"]
 
 STOP_REASONS = ("max_evals", "peps", "pcento")
 
@@ -574,3 +574,28 @@ def sceua_dask(
         if own_cluster is not None:
             own_cluster.close()
     return _merge(results, time.perf_counter() - t0)
+
+
+def budget_convergence(curve: pd.DataFrame, tail: float = 0.2, tol: float = 0.005,
+                       cost: str = "best_cost_median", x: str = "epoch") -> dict:
+    """Is a search's budget converged? The learning curve must be flat over the last ``tail`` of it.
+
+    ``curve``: a learning curve with an evaluation axis ``x`` (e.g. :meth:`SCEUAResult.learning_curve`:
+    ``epoch`` = evaluations per site) and a cost column (median best cost over sites, e.g. 1 - NSE).
+    Returns ``{"converged", "improvement", "tail_start", "end", "tol"}``: ``improvement`` is the cost at
+    the first point at or after ``(1 - tail) * end`` minus the final cost (>= 0 for a minimizer), and
+    ``converged`` is ``improvement <= tol`` (default 0.005 in NSE units: a further fifth of the budget
+    would gain less than half a hundredth of NSE). A curve with fewer than two points is not converged.
+    """
+    if not 0 < tail < 1:
+        raise ValueError(f"tail must be in (0, 1), got {tail}")
+    c = curve[[x, cost]].dropna()
+    if len(c) < 2:
+        return {"converged": False, "improvement": float("nan"), "tail_start": float("nan"),
+                "end": float(c[x].iloc[-1]) if len(c) else float("nan"), "tol": tol}
+    end = float(c[x].iloc[-1])
+    start = (1 - tail) * end
+    at = c[c[x] >= start].iloc[0]
+    improvement = float(at[cost] - c[cost].iloc[-1])
+    return {"converged": bool(improvement <= tol), "improvement": improvement, "tail_start": float(at[x]),
+            "end": end, "tol": tol}

@@ -5,7 +5,7 @@ Series: ``xarray.Dataset`` with dims ``(site, time)``, string site ids, ``lat``/
 Where a loader takes ``quick``: True = the subset shipped in ``data/``, False = the full set
 (error if absent), None = full set when found, else the shipped subset.
 """
-from .errors import DataFormatError, DataNotFoundError
+from .errors import DataFetchError, DataFormatError, DataNotFoundError, DataSetIncompleteError, ImplausibleDataError
 from .registry import DATASETS, fetch, find, locate, quick_data_dir, resolve, status
 from .camels import (cfs_to_mm_per_day, load_basin_list, load_camels_attributes, load_camels_daymet,
                      load_camels_forcing, load_camels_streamflow, load_leaf_river, load_mhpi_pub_folds,
@@ -19,7 +19,8 @@ from .twin import make_twin, true_parameter_field
 from .cache import cached, write_netcdf
 
 __all__ = [
-    "DataFormatError", "DataNotFoundError", "DATASETS", "fetch", "find", "locate", "quick_data_dir", "resolve",
+    "DataFormatError", "DataNotFoundError", "DataFetchError", "DataSetIncompleteError", "ImplausibleDataError",
+    "DATASETS", "fetch", "find", "locate", "quick_data_dir", "resolve",
     "status", "cfs_to_mm_per_day", "load_basin_list", "load_camels_attributes", "load_camels_daymet",
     "load_camels_forcing", "load_camels_streamflow", "load_leaf_river", "load_mhpi_pub_folds",
     "read_camels_forcing_file", "read_camels_streamflow_file", "list_caravan_basins", "load_caravan",

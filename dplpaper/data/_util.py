@@ -115,7 +115,8 @@ def make_dates(y, m, d, file, first_line: int) -> pd.DatetimeIndex:
         bad = ~np.isfinite(v) | (v != np.round(v))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise DataFormatError(f"date part {name} is {v[i]!r}, not a whole number (missing date?)", file=file,
+            shown = "missing (NA/NaN)" if np.isnan(v[i]) else f"{float(v[i]):g}, not a whole number"
+            raise DataFormatError(f"date part {name} is {shown}; every line needs a full date", file=file,
                                   line=first_line + i, field=name)
     try:
         return pd.DatetimeIndex(pd.to_datetime(pd.DataFrame({k: v.astype(int) for k, v in cols.items()}))

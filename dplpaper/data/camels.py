@@ -36,7 +36,7 @@ import xarray as xr
 from . import registry
 from ._util import (as_site_ids, check_area_km2, check_daily, check_latitude, check_q_mean, check_range,
                     check_tmin_tmax, implausible, make_dates, parse_table, read_text, set_attrs, skip_set)
-from .errors import DataFormatError, DataNotFoundError
+from .errors import DataFormatError, DataNotFoundError, DataSetIncompleteError
 from .pet import hargreaves
 
 CFS_TO_M3S = 0.0283168  # 1 ft3/s in m3/s
@@ -194,7 +194,8 @@ def _gauge_location(basin: str, attributes: xr.Dataset | None) -> tuple[float, f
     if attributes is None:
         attributes = load_camels_attributes()
     if basin not in set(attributes["site"].values.tolist()):
-        raise DataFormatError("basin is absent from the CAMELS attributes", site=basin, field="gauge_id")
+        raise DataFormatError("basin is absent from the CAMELS attributes", file=_attribute_file(attributes, "topo"),
+                              site=basin, field="gauge_id")
     a = attributes.sel(site=basin)
     return float(a["gauge_lat"]), float(a["gauge_lon"]), float(a["area_gages2"])
 
@@ -426,12 +427,10 @@ def read_camels_streamflow_file(path: Path, basin: str | None = None, skip_check
         lines.pop()
     df = parse_table(lines, ["gauge_id", "year", "month", "day", "q_cfs", "flag"], path, 1,
                      str_cols=("gauge_id", "flag"))
-    ids = df["gauge_id"].unique()
     for i, gid in enumerate(df["gauge_id"]):
         if gid != df["gauge_id"].iat[0] or (basin is not None and gid != basin):
             raise DataFormatError(f"gauge id {gid!r} differs from the file's basin "
                                   f"{basin or df['gauge_id'].iat[0]!r}", file=path, line=i + 1, field="gauge_id")
-    del ids
     dates = make_dates(df["year"], df["month"], df["day"], path, 1)
     check_daily(dates, path, 1)
     q = df["q_cfs"].to_numpy()
@@ -440,7 +439,7 @@ def read_camels_streamflow_file(path: Path, basin: str | None = None, skip_check
     if neg.any():
         i = int(np.flatnonzero(neg)[0])
         raise DataFormatError(f"negative discharge {q[i]} (only -999 marks missing)", file=path, line=i + 1,
-                              field="Q_cfs")
+                              site=basin, field="Q_cfs")
     check_range(q[~miss], "streamflow_cfs", file=path, site=basin,
                 line_of=lambda i: int(np.flatnonzero(~miss)[i]) + 1,
                 when_of=lambda i: dates[int(np.flatnonzero(~miss)[i])].date(), field="Q_cfs", skip=skip,
@@ -470,6 +469,8 @@ def _q_means(root: Path, quick, attributes: xr.Dataset) -> dict | None:
                 if not (base / "camels_hydro.txt").is_file():
                     return None
                 a = load_camels_attributes(quick=quick, groups=("hydro",))["q_mean"]
+        except DataSetIncompleteError:
+            raise
         except DataNotFoundError:
             return None
     return dict(zip(a["site"].values.tolist(), np.asarray(a.values, float).tolist()))
@@ -581,7 +582,8 @@ def load_leaf_river(root: Path | None = None, attributes: xr.Dataset | None = No
     forc = load_camels_forcing(LEAF_RIVER_ID, "daymet", root=root, attributes=attributes)
     q = read_nwis_leaf_river(root / "usgs_nwis_daily" / "leaf_river_near_collins_data.csv")
     _, _, area = _gauge_location(LEAF_RIVER_ID, attributes)
-    qds = xr.Dataset({"streamflow": (("site", "time"), cfs_to_mm_per_day(q["q_cfs"].to_numpy(), area)[None]),
+    q_mm = cfs_to_mm_per_day(q["q_cfs"].to_numpy(), area, site=LEAF_RIVER_ID, file=_attribute_file(attributes, "topo"))
+    qds = xr.Dataset({"streamflow": (("site", "time"), q_mm[None]),
                       "streamflow_cfs": (("site", "time"), q["q_cfs"].to_numpy()[None])},
                      coords={"site": [LEAF_RIVER_ID], "time": q.index.values})
     out = xr.merge([forc, qds], join="outer", compat="override")

@@ -25,7 +25,7 @@ import xarray as xr
 from . import registry
 from ._util import CHECKS_VERSION, as_site_ids, check_q_mean, check_range, parse_table, read_text, set_attrs, skip_set
 from .camels import load_camels_attributes, normalize_basin_id
-from .errors import DataFormatError, DataNotFoundError
+from .errors import DataFormatError, DataNotFoundError, DataSetIncompleteError
 
 CARAVAN_START = "1981-01-01"
 CARAVAN_END = "2014-12-31"
@@ -143,6 +143,8 @@ def _q_means(attributes: xr.Dataset, quick) -> dict | None:
         from . import camels
         try:
             folder = registry.resolve("camels_us", quick) / "camels_attributes_v2.0"
+        except DataSetIncompleteError:
+            raise
         except DataNotFoundError:
             return None
         if not (folder / "camels_hydro.txt").is_file():

@@ -52,7 +52,7 @@ import xarray as xr
 
 from dplpaper import metrics
 from dplpaper.calibrate.regionalization import BECK_ATTRIBUTES_CAMELS, TransferFunctions, fit_regionalization
-from dplpaper.calibrate.sceua import sceua
+from dplpaper.calibrate.sceua import budget_convergence, sceua
 from dplpaper.data import (TEST_PERIOD, TRAIN_PERIOD, basin_fractions, load_basin_list, load_camels_attributes,
                            list_caravan_basins, load_caravan, random_pub_folds)
 from dplpaper.models.hbv import HBV
@@ -67,7 +67,7 @@ __all__ = [
     "assemble", "build_dpl_model", "forcing_normalizer", "with_forcing_series", "run_lstm", "LSTMSettings", "DPL_NETS", "score", "run_dpl_hbv", "run_regionalization", "run_sceua_hbv",
     "pub_folds_for", "run_pub_folds", "scaling_curve", "scaling_summary", "matching_share", "pub_medians",
     "scaling_phases",
-    "median_table", "run_case2",
+    "median_table", "run_case2", "forcing_comparison", "forcing_table",
 ]
 
 #: HBV forcing channels, in the model's order.
@@ -105,6 +105,10 @@ class TrainerSettings:
             flow variance, so that wet basins do not dominate).
         eval_every: evaluate the median test NSE every this many epochs (0: never); gives a
             learning curve in ``DPLRun.history``.
+        device: where the model and mini-batches live (``"cuda"`` on a GPU machine).
+        net_device: dPL only: keep the parameter network there (e.g. ``"cuda"``) while the process
+            model runs on ``device`` (e.g. HBV's fused C kernel on the CPU); see
+            :meth:`dplpaper.nets.DPLModel.pin_net`.
     """
 
     epochs: int = 100
@@ -115,11 +119,14 @@ class TrainerSettings:
     loss: str = "nse"
     loss_kwargs: dict = field(default_factory=lambda: {"variant": "nse_star"})
     eval_every: int = 0
+    device: str = "cpu"
+    net_device: str | None = None
 
     def train_config(self, seed: int, progress: bool = False) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, batch_sites=self.batch_sites, window_days=self.window_days,
                            warmup_days=self.warmup_days, loss=self.loss, loss_kwargs=dict(self.loss_kwargs),
-                           lr=self.lr, seed=int(seed), eval_every=max(1, self.eval_every), progress=progress)
+                           lr=self.lr, seed=int(seed), eval_every=max(1, self.eval_every), progress=progress,
+                           device=self.device)
 
 
 @dataclass
@@ -213,7 +220,10 @@ class Case2Config:
         return cls(mode="quick", quick_data=True, seeds=(seed,),
                    dpl=DPLSettings(nmul=16, epochs=50, batch_sites=40, eval_every=10, lr=3e-3),
                    regionalization_max_evals=4000, regionalization_complexes=2,
-                   sceua_max_evals=3000, sceua_complexes=7, vic=VICSettings.quick())
+                   sceua_max_evals=3000, sceua_complexes=7, vic=VICSettings.quick(),
+                   dynamic=DPLSettings(net="dynamic", nmul=16, epochs=10, batch_sites=40, eval_every=5, lr=3e-3,
+                                       lstm_hidden=32),
+                   lstm=LSTMSettings(epochs=10, batch_sites=40, eval_every=5, lr=3e-3, hidden=32, dropout=0.0))
 
     @classmethod
     def full(cls, seed: int = 0) -> "Case2Config":
@@ -222,7 +232,10 @@ class Case2Config:
         return cls(mode="full", quick_data=None, seeds=(seed, seed + 1, seed + 2),
                    dpl=DPLSettings(nmul=16, epochs=100, batch_sites=100, eval_every=10, lr=1e-3),
                    regionalization_max_evals=20000, regionalization_complexes=7,
-                   sceua_max_evals=10000, sceua_complexes=7, vic=VICSettings.full())
+                   sceua_max_evals=10000, sceua_complexes=7, vic=VICSettings.full(),
+                   dynamic=DPLSettings(net="dynamic", nmul=16, epochs=50, batch_sites=100, eval_every=10, lr=1e-3,
+                                       lstm_hidden=256),
+                   lstm=LSTMSettings(epochs=100, batch_sites=100, eval_every=10, lr=1e-3, hidden=256, dropout=0.4))
 
 
 @dataclass
@@ -545,6 +558,8 @@ def run_dpl_hbv(ds: xr.Dataset, attrs: xr.Dataset, train_basins: Sequence[str], 
     train = assemble(ds, attrs, train_basins, train_period, attribute_names, norm, warmup_days, fill_basins=train_basins)
     test = assemble(ds, attrs, test_basins, test_period, attribute_names, norm, warmup_days, fill_basins=train_basins)
     model = build_dpl_model(len(attribute_names), settings, seed)
+    if settings.net_device:
+        model.pin_net(settings.net_device)
     if "series" in model.inputs:
         mean, std = forcing_normalizer(train)
         train, test = with_forcing_series(train, mean, std), with_forcing_series(test, mean, std)
@@ -552,10 +567,12 @@ def run_dpl_hbv(ds: xr.Dataset, attrs: xr.Dataset, train_basins: Sequence[str], 
     eval_fn = None
     if settings.eval_every > 0:
         def eval_fn(m):
-            q = predict(m, test, warmup_days=warmup_days, outputs=("streamflow",))["streamflow"].numpy()
+            q = predict(m, test, warmup_days=warmup_days, outputs=("streamflow",),
+                        device=settings.device)["streamflow"].numpy()
             return {"test_median_nse": float(np.nanmedian(metrics.nse(q.astype(np.float64), obs_test)))}
     res = train_dpl(model, train, settings.train_config(seed, progress), eval_fn=eval_fn)
-    sim = predict(res.model, test, warmup_days=warmup_days, outputs=("streamflow",))["streamflow"].numpy()
+    sim = predict(res.model, test, warmup_days=warmup_days, outputs=("streamflow",),
+                  device=settings.device)["streamflow"].numpy()
     params = predict_parameters(res.model, test).numpy()
     if params.ndim == 4:  # dynamic: keep the time mean of every parameter (the series are in the simulation)
         params = params.mean(axis=0)
@@ -587,10 +604,12 @@ def run_lstm(ds: xr.Dataset, attrs: xr.Dataset, train_basins: Sequence[str], tes
     eval_fn = None
     if settings.eval_every > 0:
         def eval_fn(m):
-            q = predict(m, test, warmup_days=warmup_days, outputs=("streamflow",))["streamflow"].numpy()
+            q = predict(m, test, warmup_days=warmup_days, outputs=("streamflow",),
+                        device=settings.device)["streamflow"].numpy()
             return {"test_median_nse": float(np.nanmedian(metrics.nse(q.astype(np.float64), obs_test)))}
     res = train_dpl(model, train, settings.train_config(seed, progress), eval_fn=eval_fn)
-    sim = predict(res.model, test, warmup_days=warmup_days, outputs=("streamflow",))["streamflow"].numpy()
+    sim = predict(res.model, test, warmup_days=warmup_days, outputs=("streamflow",),
+                  device=settings.device)["streamflow"].numpy()
     times = _period_index(ds, test_period, warmup_days)
     return DPLRun(metrics=score(sim, obs_test, test_basins), simulation=_sim_array(sim, test_basins, times, "LSTM"),
                   history=res.history, parameters=np.zeros((len(test_basins), 0, 1), np.float32), model=res.model,
@@ -816,13 +835,17 @@ def median_table(df: pd.DataFrame, by: str | Sequence[str] = "method") -> pd.Dat
 
 
 def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Dataset | None = None,
-              methods: Sequence[str] = ("dpl", "dpl_extra", "vic_gz", "regionalization", "vic_sceua", "sceua"),
+              methods: Sequence[str] = ("dpl", "dpl_extra", "dpl_nmul1", "dpl_dynamic", "lstm", "vic_gz",
+                                        "regionalization", "vic_sceua", "sceua"),
               write: bool = True, tag: str = "", progress: bool = False) -> dict:
     """Run Case 2 and (``write``) save ``results/case2/metrics_<mode><tag>.csv`` (long table: site,
     method, seed, nse, kge, n_obs), ``medians_<mode><tag>.csv`` and ``simulations_<mode><tag>.nc``.
     ``progress``: tqdm bars for the dPL trainer and per-basin SCE-UA.
 
     Methods: ``dpl`` / ``dpl_extra`` (gA + HBV with ``attributes`` / ``extra_attributes``),
+    ``dpl_nmul1`` (gA + HBV with one component: like for like with per-basin SCE-UA),
+    ``dpl_dynamic`` (``config.dynamic``: time-varying BETA/BETAET from an LSTM, 27 attributes),
+    ``lstm`` (``config.lstm``: the LSTM streamflow baseline, no process model, 27 attributes),
     ``vic_gz`` (the paper's configuration, :mod:`dplpaper.experiments.streamflow_vic`: two rows,
     the surrogate's simulation and the same parameters run in the VIC-style model itself; also
     writes ``vic_surrogate_accuracy_<mode><tag>.csv``), ``regionalization``, ``vic_sceua``
@@ -931,6 +954,10 @@ def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Datas
     med["n_seeds"] = table.groupby("method", sort=False)["seed"].nunique()
     med["seed_sd_nse"] = per_seed["nse"].groupby("method", sort=False).std(ddof=1)
     med["forcing"] = ds.attrs.get("forcing", config.forcing)
+    # SCE-UA-based baselines: is the budget converged (learning curve flat over its last 20 %)?
+    conv = {k: budget_convergence(h) for k, h in hist.items() if "best_cost_median" in h}
+    med["budget_converged"] = pd.Series({k: c["converged"] for k, c in conv.items()}, dtype=object)
+    med["tail_improvement"] = pd.Series({k: c["improvement"] for k, c in conv.items()}, dtype=float)
     simds = xr.Dataset({k: v for k, v in sims.items()})
     if write:
         out = results_dir("case2")
@@ -941,6 +968,54 @@ def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Datas
             extra["surrogate_accuracy"].to_csv(out / f"vic_surrogate_accuracy_{config.mode}{tag}.csv", index=False)
     return {"metrics": table, "medians": med, "simulations": simds, "histories": hist, "wall_time_s": wall,
             "basins": basins, **extra}
+
+
+def forcing_comparison(config: Case2Config, methods: Sequence[str] = ("dpl", "sceua"),
+                       forcings: Sequence[str] = FORCINGS, known: dict | None = None, progress: bool = False,
+                       write: bool = True, tag: str = "") -> pd.DataFrame:
+    """What the forcing costs: the same Case 2 ``methods`` on the same basins and periods under each
+    forcing product. ``known``: forcing -> a metrics table already computed with ``config`` (e.g.
+    ``run_case2(...)["metrics"]``), reused instead of rerunning (only the methods' rows are kept).
+    Returns the long per-basin table (``site, method, seed, nse, kge, n_obs, forcing``) and (``write``)
+    saves it as ``results/case2/forcing_comparison_<mode><tag>.csv``."""
+    known = dict(known or {})
+    tables, labels = {}, set()
+    for f in forcings:
+        if f in known:
+            continue
+        cfg = replace(config, forcing=f)
+        ds, attrs = load_streamflow_data(cfg.basins, quick=cfg.quick_data, forcing=f)
+        r = run_case2(cfg, ds, attrs, methods=methods, write=False, progress=progress)
+        tables[f] = r["metrics"].assign(forcing=f)
+        labels |= set(r["metrics"]["method"])
+    for f, t in known.items():
+        if f not in forcings:
+            continue
+        sub = t[t["method"].isin(labels)] if labels else t
+        if labels and set(sub["method"]) != labels:
+            raise ValueError(f"known[{f!r}] lacks methods {sorted(labels - set(sub['method']))}")
+        tables[f] = sub.assign(forcing=f)
+    out = pd.concat([tables[f] for f in forcings if f in tables], ignore_index=True)
+    if write:
+        out.to_csv(results_dir("case2") / f"forcing_comparison_{config.mode}{tag}.csv", index=False)
+    return out
+
+
+def forcing_table(comparison: pd.DataFrame) -> pd.DataFrame:
+    """Median NSE and KGE (mean over seeds of per-seed medians) per method and forcing, with the
+    Daymet minus ERA5-Land difference and the share of basins where Daymet scores higher."""
+    per_seed = comparison.groupby(["method", "forcing", "seed"], sort=False)[["nse", "kge"]].median()
+    med = per_seed.groupby(["method", "forcing"], sort=False).mean().unstack("forcing")
+    out = pd.DataFrame(index=med.index)
+    for f in comparison["forcing"].unique():
+        out[f"median_nse_{f}"] = med[("nse", f)]
+        out[f"median_kge_{f}"] = med[("kge", f)]
+    if {"daymet", "era5land"} <= set(comparison["forcing"]):
+        out["nse_gain_daymet"] = out["median_nse_daymet"] - out["median_nse_era5land"]
+        wide = comparison.pivot_table(index=["method", "seed", "site"], columns="forcing", values="nse")
+        better = (wide["daymet"] > wide["era5land"]).groupby(level="method").mean()
+        out["share_basins_daymet_better"] = better.reindex(out.index)
+    return out
 
 
 # ============================================================================ Case 3: PUB
