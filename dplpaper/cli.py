@@ -83,6 +83,8 @@ def _overrides(cfg, args):
         cfg.seeds = tuple(args.seeds)
     if args.regionalization_evals:
         cfg.regionalization_max_evals = int(args.regionalization_evals)
+    if getattr(args, "forcing", None):
+        cfg.forcing = args.forcing
     return cfg
 
 
@@ -161,7 +163,8 @@ def _run_case(args) -> int:
         if "surrogate_accuracy" in out:
             files.append(results.results_dir("case2") / f"vic_surrogate_accuracy_{cfg.mode}{tag}.csv")
         print(out["medians"].round(3).to_string())
-        extra = {"mode": cfg.mode, "methods": list(methods), "seeds": list(cfg.seeds), "n_basins": len(out["basins"]),
+        extra = {"mode": cfg.mode, "forcing": cfg.forcing, "methods": list(methods), "seeds": list(cfg.seeds),
+                 "n_basins": len(out["basins"]),
                  "dpl_epochs": cfg.dpl.epochs, "regionalization_max_evals": cfg.regionalization_max_evals,
                  "sceua_max_evals": cfg.sceua_max_evals,
                  "wall_time_per_method_s": {k: round(v, 1) for k, v in out["wall_time_s"].items()}}
@@ -171,7 +174,7 @@ def _run_case(args) -> int:
         cfg = _overrides(sf.Case3Config.full(args.seed) if args.mode == "full" else sf.Case3Config.quick(args.seed), args)
         if args.scaling_seeds:
             cfg.scaling_seeds = tuple(args.scaling_seeds)
-        ds, attrs = sf.load_streamflow_data(cfg.basins, quick=cfg.quick_data)
+        ds, attrs = sf.load_streamflow_data(cfg.basins, quick=cfg.quick_data, forcing=cfg.forcing)
         basins = [str(b) for b in ds["site"].values]
         folds = sf.pub_folds_for(basins, cfg.k_folds, cfg.fold_seed)
         parts = args.parts or ["pub", "scaling"]
@@ -191,7 +194,7 @@ def _run_case(args) -> int:
             walls["scaling"] = round(time.time() - t1, 1)
             files.append(out_dir / f"scaling_{cfg.mode}{tag}.csv")
             print(sf.scaling_summary(table).round(3).to_string())
-        extra = {"mode": cfg.mode, "parts": parts, "scaling_baseline": not args.no_baseline,
+        extra = {"mode": cfg.mode, "forcing": cfg.forcing, "parts": parts, "scaling_baseline": not args.no_baseline,
                  "methods": list(args.methods or _default_methods(sf.run_pub_folds)),
                  "folds": list(range(cfg.k_folds)) if args.folds is None else list(args.folds), "n_basins": len(basins), "k_folds": cfg.k_folds,
                  "seeds": list(cfg.seeds), "scaling_seeds": list(cfg.scaling_seeds), "fractions": list(cfg.fractions),
@@ -221,6 +224,8 @@ def _add_run(sub) -> None:
     p.add_argument("--no-baseline", action="store_true",
                    help="case3 scaling: dPL only (the share-1 regionalization is PUB's fit; run --parts pub for it)")
     p.add_argument("--regionalization-evals", type=int, help="SCE-UA budget of the regionalization (overrides the config's)")
+    p.add_argument("--forcing", choices=["daymet", "era5land"], default=None,
+                   help="forcing of Cases 2/3 (default: the config's, Daymet)")
     p.add_argument("--tag", default="", help="suffix of the result file names (e.g. when running methods apart)")
     p.add_argument("--archive", action="store_true", help="copy result tables + provenance to book/full_runs/")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")

@@ -209,8 +209,8 @@ def test_matching_share():
 
 
 def test_pet_correction_matches_camels_mean():
-    ds, attrs = sf.load_streamflow_data(BASINS, quick=True)
-    raw, _ = sf.load_streamflow_data(BASINS, quick=True, pet_correction=False)
+    ds, attrs = sf.load_streamflow_data(BASINS, quick=True, forcing="era5land")
+    raw, _ = sf.load_streamflow_data(BASINS, quick=True, pet_correction=False, forcing="era5land")
     m = ds["pet"].where(ds["pet"] > 0, 0).mean("time")
     np.testing.assert_allclose(m.values, attrs["pet_mean"].values, rtol=1e-3)
     np.testing.assert_allclose(ds["pet"].values, raw["pet"].values * ds["pet_scale"].values[:, None], rtol=1e-6)
@@ -245,3 +245,63 @@ def test_pub_fold_subset_equals_the_full_run_on_those_folds(data, tmp_path, monk
     pd.testing.assert_frame_equal(a, part.reset_index(drop=True))
     m = sf.pub_medians(full, folds=[1])
     assert m.iloc[0]["n_basins"] == len(folds[1])
+
+
+def test_daymet_is_the_default_forcing_with_caravan_streamflow():
+    from dplpaper.data import load_caravan, load_camels_daymet
+    ds, attrs = sf.load_streamflow_data(BASINS, quick=True)
+    assert ds.attrs["forcing"] == "daymet"
+    car = load_caravan(BASINS, quick=True)
+    dm = load_camels_daymet(BASINS, quick=True)
+    t = ds["time"].values
+    assert str(t[0])[:10] == "1981-01-01" and str(t[-1])[:10] == "2014-12-31"
+    np.testing.assert_array_equal(ds["streamflow"].values, car["streamflow"].sel(time=t).values.astype(np.float32))
+    np.testing.assert_array_equal(ds["precip"].values, dm["precip"].sel(time=t).values.astype(np.float32))
+    np.testing.assert_array_equal(ds["pet"].values, dm["pet"].sel(time=t).values.astype(np.float32))
+    np.testing.assert_allclose(ds["temp"].values, (dm["tmin"] + dm["tmax"]).sel(time=t).values / 2, atol=1e-5)
+    with pytest.raises(ValueError, match="forcing must be one of"):
+        sf.load_streamflow_data(BASINS, quick=True, forcing="nldas")
+
+
+def test_portable_export_round_trip_is_exact(tmp_path):
+    from dplpaper.experiments import portable
+    ds, attrs = sf.load_streamflow_data(BASINS, quick=True)
+    portable.check_roundtrip(ds, attrs, tmp_path / "x.npz", ("1995-10-01", "1997-09-30"), sf.ATTRIBUTES_27)
+    ds2, at2 = portable.load_streamflow_inputs(tmp_path / "x.npz")
+    assert list(ds2["site"].values) == BASINS and ds2.sizes["time"] == 731
+    era, _ = sf.load_streamflow_data(BASINS, quick=True, forcing="era5land")
+    with pytest.raises(ValueError, match="only Daymet"):
+        portable.export_streamflow_inputs(era, attrs, tmp_path / "y.npz", ("1995-10-01", "1997-09-30"), ["p_mean"])
+
+
+def test_dynamic_dpl_and_lstm_baseline_run_and_learn(data):
+    ds, attrs, basins = data
+    dyn = tiny_settings(net="dynamic", lstm_hidden=8, epochs=3)
+    r = sf.run_dpl_hbv(ds, attrs, basins, basins, TRAIN, TEST, sf.ATTRIBUTES_27, dyn, seed=0, warmup_days=WARM)
+    h = r.history.dropna(subset=["train_loss"])
+    assert h["train_loss"].iloc[-1] < h["train_loss"].iloc[0]
+    assert r.parameters.shape == (len(basins), 15, 2)      # time-mean of the dynamic parameters (BETAET added)
+    lstm = sf.LSTMSettings(epochs=20, batch_sites=6, window_days=200, warmup_days=WARM, lr=0.01, hidden=16, dropout=0.0)
+    r2 = sf.run_lstm(ds, attrs, basins, basins, TRAIN, TEST, sf.ATTRIBUTES_27, lstm, seed=0, warmup_days=WARM)
+    h2 = r2.history.dropna(subset=["train_loss"])
+    assert h2["train_loss"].iloc[-5:].mean() < 0.8 * h2["train_loss"].iloc[:5].mean()
+    assert np.isfinite(r2.metrics["nse"]).all() and (r2.simulation.values >= 0).all()
+    with pytest.raises(ValueError, match="DPLSettings.net"):
+        sf.DPLSettings(net="gx")
+
+
+def test_forcing_comparison_reuses_known_runs(data, monkeypatch, tmp_path):
+    monkeypatch.setenv("DPLPAPER_RESULTS", str(tmp_path))
+    ds, attrs, basins = data
+    cfg = sf.Case2Config(basins=tuple(basins), train_period=TRAIN, test_period=TEST, warmup_days=WARM,
+                         dpl=tiny_settings(), seeds=(0,))
+    dm = sf.run_case2(cfg, ds, attrs, methods=("dpl",), write=False)
+    cmp = sf.forcing_comparison(cfg, methods=("dpl",), known={"daymet": dm["metrics"]})
+    assert set(cmp["forcing"]) == {"daymet", "era5land"} and len(cmp) == 2 * len(basins)
+    pd.testing.assert_frame_equal(cmp[cmp["forcing"] == "daymet"].drop(columns="forcing").reset_index(drop=True),
+                                  dm["metrics"].reset_index(drop=True))
+    tab = sf.forcing_table(cmp)
+    row = tab.iloc[0]
+    assert row["nse_gain_daymet"] == pytest.approx(row["median_nse_daymet"] - row["median_nse_era5land"])
+    assert 0 <= row["share_basins_daymet_better"] <= 1
+    assert (tmp_path / "case2" / "forcing_comparison_quick.csv").exists()
