@@ -543,10 +543,43 @@ class DPLRun:
     wall_time_s: float
 
 
+def _train_test_tensors(ds, attrs, train_basins, test_basins, train_period, test_period, attribute_names,
+                        warmup_days, series: bool):
+    """Training and test :class:`TrainingData` (attributes normalized on the training basins; with
+    ``series``, the forcing standardized with the training data's statistics as the LSTM input)."""
+    norm = fit_attribute_normalizer(attrs, train_basins, attribute_names)
+    train = assemble(ds, attrs, train_basins, train_period, attribute_names, norm, warmup_days, fill_basins=train_basins)
+    test = assemble(ds, attrs, test_basins, test_period, attribute_names, norm, warmup_days, fill_basins=train_basins)
+    if series:
+        mean, std = forcing_normalizer(train)
+        train, test = with_forcing_series(train, mean, std), with_forcing_series(test, mean, std)
+    return train, test, norm
+
+
+def _fit_and_simulate(model, train: TrainingData, test: TrainingData, settings: TrainerSettings, seed: int,
+                      warmup_days: int, progress: bool):
+    """Train ``model`` (median test NSE every ``eval_every`` epochs when > 0); return the trainer's
+    result, the test simulation ``[time, site]`` and the test observations."""
+    obs_test = test.target[warmup_days:].numpy()
+
+    def simulate(m):
+        return predict(m, test, warmup_days=warmup_days, outputs=("streamflow",),
+                       device=settings.device)["streamflow"].numpy()
+
+    eval_fn = None
+    if settings.eval_every > 0:
+        def eval_fn(m):
+            q = simulate(m)
+            return {"test_median_nse": float(np.nanmedian(metrics.nse(q.astype(np.float64), obs_test)))}
+    res = train_dpl(model, train, settings.train_config(seed, progress), eval_fn=eval_fn)
+    return res, simulate(res.model), obs_test
+
+
 def run_dpl_hbv(ds: xr.Dataset, attrs: xr.Dataset, train_basins: Sequence[str], test_basins: Sequence[str],
                 train_period: tuple[str, str], test_period: tuple[str, str], attribute_names: Sequence[str],
                 settings: DPLSettings, seed: int = 0, warmup_days: int = 365, progress: bool = False) -> DPLRun:
-    """Train gA + HBV on ``train_basins`` x ``train_period``; simulate ``test_basins`` x ``test_period``.
+    """Train gA (or :class:`GDynamic`) + HBV on ``train_basins`` x ``train_period``; simulate
+    ``test_basins`` x ``test_period``.
 
     The attribute normalizer is fitted on ``train_basins`` only; the training tensors span
     ``warmup_days`` before the training period (forcing only) plus the period. With
@@ -554,25 +587,12 @@ def run_dpl_hbv(ds: xr.Dataset, attrs: xr.Dataset, train_basins: Sequence[str], 
     """
     t0 = time.perf_counter()
     train_basins, test_basins = [str(b) for b in train_basins], [str(b) for b in test_basins]
-    norm = fit_attribute_normalizer(attrs, train_basins, attribute_names)
-    train = assemble(ds, attrs, train_basins, train_period, attribute_names, norm, warmup_days, fill_basins=train_basins)
-    test = assemble(ds, attrs, test_basins, test_period, attribute_names, norm, warmup_days, fill_basins=train_basins)
     model = build_dpl_model(len(attribute_names), settings, seed)
     if settings.net_device:
         model.pin_net(settings.net_device)
-    if "series" in model.inputs:
-        mean, std = forcing_normalizer(train)
-        train, test = with_forcing_series(train, mean, std), with_forcing_series(test, mean, std)
-    obs_test = test.target[warmup_days:].numpy()
-    eval_fn = None
-    if settings.eval_every > 0:
-        def eval_fn(m):
-            q = predict(m, test, warmup_days=warmup_days, outputs=("streamflow",),
-                        device=settings.device)["streamflow"].numpy()
-            return {"test_median_nse": float(np.nanmedian(metrics.nse(q.astype(np.float64), obs_test)))}
-    res = train_dpl(model, train, settings.train_config(seed, progress), eval_fn=eval_fn)
-    sim = predict(res.model, test, warmup_days=warmup_days, outputs=("streamflow",),
-                  device=settings.device)["streamflow"].numpy()
+    train, test, norm = _train_test_tensors(ds, attrs, train_basins, test_basins, train_period, test_period,
+                                            attribute_names, warmup_days, series="series" in model.inputs)
+    res, sim, obs_test = _fit_and_simulate(model, train, test, settings, seed, warmup_days, progress)
     params = predict_parameters(res.model, test).numpy()
     if params.ndim == 4:  # dynamic: keep the time mean of every parameter (the series are in the simulation)
         params = params.mean(axis=0)
@@ -591,25 +611,13 @@ def run_lstm(ds: xr.Dataset, attrs: xr.Dataset, train_basins: Sequence[str], tes
     from dplpaper.models.lstm import LSTMStreamflow
     t0 = time.perf_counter()
     train_basins, test_basins = [str(b) for b in train_basins], [str(b) for b in test_basins]
-    norm = fit_attribute_normalizer(attrs, train_basins, attribute_names)
-    train = assemble(ds, attrs, train_basins, train_period, attribute_names, norm, warmup_days, fill_basins=train_basins)
-    test = assemble(ds, attrs, test_basins, test_period, attribute_names, norm, warmup_days, fill_basins=train_basins)
-    mean, std = forcing_normalizer(train)
-    train, test = with_forcing_series(train, mean, std), with_forcing_series(test, mean, std)
+    train, test, norm = _train_test_tensors(ds, attrs, train_basins, test_basins, train_period, test_period,
+                                            attribute_names, warmup_days, series=True)
     q_scale = float(np.nanmean(train.target.numpy()))
     torch.manual_seed(int(seed))
     model = LSTMStreamflow(len(FORCING_VARS), len(attribute_names), hidden=settings.hidden,
                            dropout=settings.dropout, q_scale=q_scale)
-    obs_test = test.target[warmup_days:].numpy()
-    eval_fn = None
-    if settings.eval_every > 0:
-        def eval_fn(m):
-            q = predict(m, test, warmup_days=warmup_days, outputs=("streamflow",),
-                        device=settings.device)["streamflow"].numpy()
-            return {"test_median_nse": float(np.nanmedian(metrics.nse(q.astype(np.float64), obs_test)))}
-    res = train_dpl(model, train, settings.train_config(seed, progress), eval_fn=eval_fn)
-    sim = predict(res.model, test, warmup_days=warmup_days, outputs=("streamflow",),
-                  device=settings.device)["streamflow"].numpy()
+    res, sim, obs_test = _fit_and_simulate(model, train, test, settings, seed, warmup_days, progress)
     times = _period_index(ds, test_period, warmup_days)
     return DPLRun(metrics=score(sim, obs_test, test_basins), simulation=_sim_array(sim, test_basins, times, "LSTM"),
                   history=res.history, parameters=np.zeros((len(test_basins), 0, 1), np.float32), model=res.model,
@@ -834,6 +842,22 @@ def median_table(df: pd.DataFrame, by: str | Sequence[str] = "method") -> pd.Dat
                          "n_basins": g["nse"].count()})
 
 
+def _learned_methods(config: Case2Config) -> dict:
+    """Case 2's trained methods, in run order: method id -> (display label, runner, settings,
+    attribute names). Methods whose settings are empty in ``config`` are left out."""
+    n8, extra = len(config.attributes), config.extra_attributes or config.attributes
+    out = {"dpl": (f"dPL gA+HBV ({n8} attr)", run_dpl_hbv, config.dpl, config.attributes)}
+    if config.extra_attributes:
+        out["dpl_extra"] = (f"dPL gA+HBV ({len(extra)} attr)", run_dpl_hbv, config.dpl, extra)
+    out["dpl_nmul1"] = (f"dPL gA+HBV nmul=1 ({n8} attr)", run_dpl_hbv, replace(config.dpl, nmul=1), config.attributes)
+    if config.dynamic is not None:
+        out["dpl_dynamic"] = (f"dPL dynamic {'+'.join(config.dynamic.dynamic_params)}+HBV ({len(extra)} attr)",
+                              run_dpl_hbv, config.dynamic, extra)
+    if config.lstm is not None:
+        out["lstm"] = (f"LSTM (no process model, {len(extra)} attr)", run_lstm, config.lstm, extra)
+    return out
+
+
 def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Dataset | None = None,
               methods: Sequence[str] = ("dpl", "dpl_extra", "dpl_nmul1", "dpl_dynamic", "lstm", "vic_gz",
                                         "regionalization", "vic_sceua", "sceua"),
@@ -881,49 +905,14 @@ def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Datas
             sims.setdefault(name, r.simulation)
             hist.setdefault(name, r.history)
             wall[name] = wall.get(name, 0.0) + r.wall_time_s
-        if "dpl" in methods:
-            r = run_dpl_hbv(ds, attrs, basins, basins, config.train_period, config.test_period, config.attributes,
-                            config.dpl, seed, config.warmup_days, progress=progress)
-            name = f"dPL gA+HBV ({n8} attr)"
-            rows.append(r.metrics.assign(method=name, seed=seed))
-            sims.setdefault(name, r.simulation)
-            hist.setdefault(name, r.history)
-            wall[name] = wall.get(name, 0.0) + r.wall_time_s
-        if "dpl_extra" in methods and config.extra_attributes:
-            r = run_dpl_hbv(ds, attrs, basins, basins, config.train_period, config.test_period,
-                            config.extra_attributes, config.dpl, seed, config.warmup_days, progress=progress)
-            name = f"dPL gA+HBV ({len(config.extra_attributes)} attr)"
-            rows.append(r.metrics.assign(method=name, seed=seed))
-            sims.setdefault(name, r.simulation)
-            hist.setdefault(name, r.history)
-            wall[name] = wall.get(name, 0.0) + r.wall_time_s
-        if "dpl_nmul1" in methods:
-            one = replace(config.dpl, nmul=1)
-            r = run_dpl_hbv(ds, attrs, basins, basins, config.train_period, config.test_period, config.attributes,
-                            one, seed, config.warmup_days, progress=progress)
-            name = f"dPL gA+HBV nmul=1 ({n8} attr)"
-            rows.append(r.metrics.assign(method=name, seed=seed))
-            sims.setdefault(name, r.simulation)
-            hist.setdefault(name, r.history)
-            wall[name] = wall.get(name, 0.0) + r.wall_time_s
-        if "dpl_dynamic" in methods and config.dynamic is not None:
-            names = config.extra_attributes or config.attributes
-            r = run_dpl_hbv(ds, attrs, basins, basins, config.train_period, config.test_period, names,
-                            config.dynamic, seed, config.warmup_days, progress=progress)
-            name = f"dPL dynamic {'+'.join(config.dynamic.dynamic_params)}+HBV ({len(names)} attr)"
-            rows.append(r.metrics.assign(method=name, seed=seed))
-            sims.setdefault(name, r.simulation)
-            hist.setdefault(name, r.history)
-            wall[name] = wall.get(name, 0.0) + r.wall_time_s
-        if "lstm" in methods and config.lstm is not None:
-            names = config.extra_attributes or config.attributes
-            r = run_lstm(ds, attrs, basins, basins, config.train_period, config.test_period, names, config.lstm,
-                         seed, config.warmup_days, progress=progress)
-            name = f"LSTM (no process model, {len(names)} attr)"
-            rows.append(r.metrics.assign(method=name, seed=seed))
-            sims.setdefault(name, r.simulation)
-            hist.setdefault(name, r.history)
-            wall[name] = wall.get(name, 0.0) + r.wall_time_s
+        for mid in [m for m in _learned_methods(config) if m in methods]:
+            label, runner, settings, names = _learned_methods(config)[mid]
+            r = runner(ds, attrs, basins, basins, config.train_period, config.test_period, names, settings, seed,
+                       config.warmup_days, progress=progress)
+            rows.append(r.metrics.assign(method=label, seed=seed))
+            sims.setdefault(label, r.simulation)
+            hist.setdefault(label, r.history)
+            wall[label] = wall.get(label, 0.0) + r.wall_time_s
     seed0 = config.seeds[0]
     if "regionalization" in methods:
         r = run_regionalization(ds, attrs, basins, basins, config.train_period, config.test_period, config.attributes,
