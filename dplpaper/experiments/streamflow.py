@@ -233,8 +233,9 @@ class Case2Config:
                    dpl=DPLSettings(nmul=16, epochs=100, batch_sites=100, eval_every=10, lr=1e-3),
                    regionalization_max_evals=20000, regionalization_complexes=7,
                    sceua_max_evals=10000, sceua_complexes=7, vic=VICSettings.full(),
-                   dynamic=DPLSettings(net="dynamic", nmul=16, epochs=50, batch_sites=100, eval_every=10, lr=1e-3,
-                                       lstm_hidden=256),
+                   # sized for 2 CPU cores (about 40 min per seed): LSTM 64, 30 epochs; the dPL papers used 256
+                   dynamic=DPLSettings(net="dynamic", nmul=16, epochs=30, batch_sites=100, eval_every=10, lr=3e-3,
+                                       lstm_hidden=64),
                    lstm=LSTMSettings(epochs=100, batch_sites=100, eval_every=10, lr=1e-3, hidden=256, dropout=0.4))
 
 
