@@ -223,7 +223,7 @@ class Case2Config:
                    sceua_max_evals=3000, sceua_complexes=7, vic=VICSettings.quick(),
                    dynamic=DPLSettings(net="dynamic", nmul=16, epochs=10, batch_sites=40, eval_every=5, lr=3e-3,
                                        lstm_hidden=32),
-                   lstm=LSTMSettings(epochs=10, batch_sites=40, eval_every=5, lr=3e-3, hidden=32, dropout=0.0))
+                   lstm=LSTMSettings(epochs=20, batch_sites=40, eval_every=5, lr=1e-2, hidden=32, dropout=0.0))
 
     @classmethod
     def full(cls, seed: int = 0) -> "Case2Config":
