@@ -135,15 +135,15 @@ def run_method(inputs: str | Path, method: str, seed: int, out_dir: str | Path, 
         st, names = cfg.lstm, cfg.extra_attributes
     else:
         raise ValueError(f"unknown method {method!r}")
-    changes = {"device": device, "net_device": net_device if method.startswith("dpl") else None}
+    changes = {"device": device}
+    if method == "dpl_dynamic":  # only the dynamic net is worth pinning to another device
+        changes["net_device"] = net_device
     if epochs is not None:
         changes["epochs"] = int(epochs)
     if lr is not None:
         changes["lr"] = float(lr)
     if hidden is not None:
         changes["lstm_hidden" if method == "dpl_dynamic" else "hidden"] = int(hidden)
-    if method != "dpl_dynamic" and method.startswith("dpl"):
-        changes.pop("net_device")
     st = replace(st, **changes)
     t0 = time.time()
     runner = sf.run_lstm if method == "lstm" else sf.run_dpl_hbv
