@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dplpaper.models.base import ProcessModel
+from dplpaper.models.base import DynamicParams, ProcessModel
 
 __all__ = ["GA", "GZ", "GDynamic", "DPLModel", "Normalizer"]
 
@@ -191,16 +191,27 @@ class GDynamic(nn.Module):
         hidden: LSTM hidden size; ``static_hidden``, ``static_layers``: the static MLP.
         dropout: dropout on the LSTM output before its read-out.
 
+        compact: return :class:`~dplpaper.models.base.DynamicParams` (static rows once, dynamic
+            rows day by day; HBV's fused kernel then never copies the static rows over time)
+            instead of the full tensor.
+        no_grad_days: with gradients on, run the LSTM over the first ``no_grad_days`` days without
+            recording them (truncated backpropagation through time): set it to the warm-up
+            length, whose parameters get no gradient anyway (HBV spins up under ``no_grad``); the
+            LSTM's state still carries over, so the outputs are the same, only the backward pass
+            stops at the end of the warm-up.
+
     ``forward(series [time, site, n_series], attributes [site, n_attributes])`` ->
-    unit-cube ``[time, site, n_params, nmul]`` (static rows constant in time).
+    unit-cube ``[time, site, n_params, nmul]`` (static rows constant in time), or
+    :class:`~dplpaper.models.base.DynamicParams` when ``compact``.
     """
 
     inputs = ("series", "attributes")
 
     def __init__(self, n_series: int, n_attributes: int, n_params: int, nmul: int = 1,
                  dynamic: Sequence[int] = (0,), hidden: int = 64, static_hidden: int = 256,
-                 static_layers: int = 2, dropout: float = 0.0):
+                 static_layers: int = 2, dropout: float = 0.0, compact: bool = False, no_grad_days: int = 0):
         super().__init__()
+        self.compact, self.no_grad_days = bool(compact), int(no_grad_days)
         self.n_series, self.n_attributes = int(n_series), int(n_attributes)
         self.n_params, self.nmul = int(n_params), int(nmul)
         dyn = sorted(int(i) for i in dynamic)
@@ -229,10 +240,21 @@ class GDynamic(nn.Module):
                 raise ValueError(f"GDynamic: non-finite {name} value at index {idx}")
         n_t, n_s = series.shape[:2]
         attr = attributes.to(series.dtype)
-        x = torch.cat([series, attr.unsqueeze(0).expand(n_t, -1, -1)], dim=2)
-        h, _ = self.lstm(torch.relu(self.inp(x)))
+        x = torch.relu(self.inp(torch.cat([series, attr.unsqueeze(0).expand(n_t, -1, -1)], dim=2)))
+        if 0 < self.no_grad_days < n_t and torch.is_grad_enabled():
+            # truncated backpropagation: the first days only carry the LSTM state forward
+            with torch.no_grad():
+                h0, hc = self.lstm(x[: self.no_grad_days])
+            h1, _ = self.lstm(x[self.no_grad_days:], hc)
+            h = torch.cat([h0, h1])
+        else:
+            h, _ = self.lstm(x)
         dyn = torch.sigmoid(self.dyn_head(self.drop(h))).reshape(n_t, n_s, len(self.dynamic), self.nmul)
         st = torch.sigmoid(self.static_head(self.static_body(attr))).reshape(n_s, len(self.static), self.nmul)
+        if self.compact:
+            placeholder = st.new_full((n_s, len(self.dynamic), self.nmul), 0.5)
+            static = torch.cat([placeholder, st], dim=1).index_select(1, self._order)
+            return DynamicParams(static, dyn, tuple(self.dynamic))
         out = torch.cat([dyn, st.unsqueeze(0).expand(n_t, -1, -1, -1)], dim=2)
         return out.index_select(2, self._order)
 
@@ -277,15 +299,20 @@ class DPLModel(nn.Module):
         self.pbm._apply(fn, recurse)  # the pinned network stays on its device
         return self
 
-    def parameters_unit(self, *net_inputs) -> torch.Tensor:
-        """The network's unit-cube parameters for ``net_inputs`` (on the inputs' device)."""
+    def _net_output(self, *net_inputs):
         if self.net_device is None or not net_inputs:
             return self.net(*net_inputs)
         home = net_inputs[0].device
         return self.net(*[x.to(self.net_device) for x in net_inputs]).to(home)
 
+    def parameters_unit(self, *net_inputs) -> torch.Tensor:
+        """The network's unit-cube parameters for ``net_inputs`` (on the inputs' device), as a
+        tensor (``[site, n_params, nmul]`` or ``[time, site, n_params, nmul]``)."""
+        p = self._net_output(*net_inputs)
+        return p.full() if isinstance(p, DynamicParams) else p
+
     def forward(self, forcing: torch.Tensor, *net_inputs, warmup: int = 0) -> dict[str, torch.Tensor]:
-        params = self.parameters_unit(*net_inputs)
+        params = self._net_output(*net_inputs)
         return self.pbm(forcing, params.to(forcing.device), warmup=warmup)
 
 

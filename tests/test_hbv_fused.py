@@ -260,3 +260,50 @@ def test_forward_numpy_forcing_index_equals_tiled():
     assert np.array_equal(a, b)
     with pytest.raises(ValueError, match="forcing_index"):
         hbv_fused.hbv_forward_numpy(f, phys, forcing_index=idx + 1)
+
+
+# ----------------------------------------------------------------------------- mixed mode (DynamicParams)
+@pytest.mark.parametrize("use_betaet,rows", [(True, (0, 12)), (False, (0, 5)), (True, (3,))])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_mixed_dynamic_params_equal_full_tensor(use_betaet, rows, dtype):
+    """A few time-varying rows passed compactly (DynamicParams) give the outputs of the expanded
+    [T, B, n, nmul] tensor bit for bit, the same gradient of the dynamic rows, and the static rows'
+    gradient summed over time (to rounding); the reference loop agrees too."""
+    from dplpaper.models.base import DynamicParams
+    T, B, M = 90, 5, 3
+    ref, fused = pair(M, use_betaet=use_betaet)
+    f = make_forcing(T, B, seed=4, dtype=dtype)
+    st = rand_params(fused, B, seed=5, lo=0.05, hi=0.95, dtype=dtype).requires_grad_()
+    g = torch.Generator().manual_seed(6)
+    dy = (0.05 + 0.9 * torch.rand(T, B, len(rows), M, generator=g, dtype=dtype)).requires_grad_()
+    dp = DynamicParams(st, dy, rows)
+    w = torch.randn(T - 20, B, generator=g, dtype=dtype)
+    grads = []
+    outs = []
+    for model, params in ((fused, dp), (fused, dp.full()), (ref, dp)):
+        out = model(f, params, warmup=20)["streamflow"]
+        st.grad = dy.grad = None
+        (out * w).sum().backward()
+        outs.append(out.detach())
+        grads.append((st.grad.clone(), dy.grad.clone()))
+    assert torch.equal(outs[0], outs[1])
+    tol = dict(rtol=1e-9, atol=1e-10) if dtype == torch.float64 else dict(rtol=2e-4, atol=2e-5)
+    assert torch.allclose(outs[0], outs[2], **tol)
+    assert torch.equal(grads[0][1], grads[1][1])
+    for k in (0, 1):
+        assert torch.allclose(grads[0][k], grads[2][k], **tol)
+    assert torch.allclose(grads[0][0], grads[1][0], **tol)
+    assert float(grads[0][0][:, list(rows)].abs().max()) == 0.0  # placeholders get no gradient
+    assert float(grads[0][1].abs().max()) > 0
+
+
+def test_mixed_rows_validated():
+    from dplpaper.models.base import DynamicParams
+    st = torch.rand(2, 14, 1)
+    with pytest.raises(ValueError, match="distinct"):
+        DynamicParams(st, torch.rand(5, 2, 2, 1), (0, 0))
+    with pytest.raises(ValueError, match="does not match"):
+        DynamicParams(st, torch.rand(5, 3, 1, 1), (0,))
+    with pytest.raises(ValueError, match="distinct parameter rows"):
+        hbv_fused.hbv_fused_run_dyn(make_forcing(5, 2), torch.rand(2, 12, 1) + 1, torch.rand(5, 2, 2, 1), (1, 1),
+                                    torch.ones(2, 5, 1))

@@ -151,3 +151,28 @@ def test_normalizer():
         Normalizer(names=["a", "b", "c", "d"]).fit(x)
     with pytest.raises(RuntimeError):
         Normalizer().transform(x)
+
+
+def test_gdynamic_compact_and_truncated_equal_full():
+    """GDynamic's compact output (DynamicParams) expands to its full tensor, and running the LSTM's
+    first days without gradient (no_grad_days) changes no output value."""
+    import torch
+    from dplpaper.models.base import DynamicParams
+    from dplpaper.nets import GDynamic
+    torch.manual_seed(0)
+    full = GDynamic(3, 4, n_params=6, nmul=2, dynamic=[0, 4], hidden=8, static_hidden=8)
+    comp = GDynamic(3, 4, n_params=6, nmul=2, dynamic=[0, 4], hidden=8, static_hidden=8, compact=True,
+                    no_grad_days=7)
+    comp.load_state_dict(full.state_dict())
+    x, a = torch.randn(20, 5, 3), torch.randn(5, 4)
+    p_full = full(x, a)
+    p_comp = comp(x, a)
+    assert isinstance(p_comp, DynamicParams) and p_comp.rows == (0, 4)
+    assert torch.allclose(p_comp.full(), p_full, atol=1e-6)
+    assert torch.equal(p_comp.static[:, [1, 2, 3, 5]], p_full[0][:, [1, 2, 3, 5]])
+    # gradients: the truncated backward gives the same gradient to the static MLP
+    p_comp.full()[7:].sum().backward()
+    p_full[7:].sum().backward()
+    for (n, g1), (_, g2) in zip(comp.named_parameters(), full.named_parameters()):
+        if n.startswith("static"):
+            assert torch.allclose(g1.grad, g2.grad, atol=1e-5), n

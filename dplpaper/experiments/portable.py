@@ -24,7 +24,7 @@ import xarray as xr
 
 from dplpaper.data.pet import hargreaves
 
-__all__ = ["export_streamflow_inputs", "load_streamflow_inputs", "check_roundtrip"]
+__all__ = ["export_streamflow_inputs", "load_streamflow_inputs", "check_roundtrip", "run_method", "collect_runs"]
 
 _INT_VARS = ("precip", "tmin", "tmax")
 
@@ -164,6 +164,28 @@ def run_method(inputs: str | Path, method: str, seed: int, out_dir: str | Path, 
     return path
 
 
+def collect_runs(run_dirs: Sequence[str | Path], path: str | Path) -> Path:
+    """Gather the outputs of :func:`run_method` in ``run_dirs`` into ONE json file (a machine that
+    sends back few files): ``{"runs": [{"dir", "provenance", "metrics": {site, nse, kge, n_obs},
+    "history": {...}}, ...]}``, one entry per ``provenance_*.json`` found, sorted by path."""
+    import json
+
+    runs = []
+    for d in run_dirs:
+        for prov in sorted(Path(d).glob("provenance_*.json")):
+            key = prov.stem[len("provenance_"):]
+            entry = {"dir": str(d), "key": key, "provenance": json.loads(prov.read_text())}
+            for name in ("metrics", "history"):
+                f = prov.parent / f"{name}_{key}.csv"
+                if f.exists():
+                    entry[name] = pd.read_csv(f, dtype={"site": str}).to_dict(orient="list")
+            runs.append(entry)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"runs": runs}, default=str))
+    return path
+
+
 def main(argv=None) -> int:
     """``python -m dplpaper.experiments.portable export|run ...`` (see :func:`run_method`)."""
     import argparse
@@ -184,7 +206,13 @@ def main(argv=None) -> int:
     r.add_argument("--device", default="cpu")
     r.add_argument("--net-device")
     r.add_argument("--threads", type=int)
+    c = sub.add_parser("collect", help="gather run outputs of several folders into one json file")
+    c.add_argument("path")
+    c.add_argument("dirs", nargs="+")
     a = p.parse_args(argv)
+    if a.cmd == "collect":
+        print(collect_runs(a.dirs, a.path))
+        return 0
     if a.cmd == "export":
         from dplpaper.experiments import streamflow as sf
         ds, attrs = sf.load_streamflow_data(quick=True if a.quick else None, forcing="daymet")

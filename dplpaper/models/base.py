@@ -118,10 +118,79 @@ class ParameterTable:
         lo, hi = self._bounds_like(physical, dim % physical.ndim)
         return (physical - lo) / (hi - lo)
 
+    def subset(self, rows: Sequence[int]) -> "ParameterTable":
+        """The table of the rows ``rows`` (indices, in that order)."""
+        return ParameterTable([self.specs[int(i)] for i in rows])
+
     def to_markdown(self) -> str:
         rows = ["| parameter | range | units | meaning |", "|---|---|---|---|"]
         rows += [f"| {s.name} | {s.low:g} – {s.high:g} | {s.units} | {s.description} |" for s in self.specs]
         return "\n".join(rows)
+
+
+@dataclass(frozen=True)
+class DynamicParams:
+    """Unit-cube parameters of which a few rows vary in time, stored without copying the rest.
+
+    Attributes:
+        static: ``[site, n_params, nmul]``: every row; the rows ``rows`` hold placeholders
+            (their values are taken from ``dynamic``).
+        dynamic: ``[time, site, len(rows), nmul]``: the time-varying rows, day by day.
+        rows: indices (into the parameter table) of the time-varying rows, distinct.
+
+    :meth:`full` gives the equivalent ``[time, site, n_params, nmul]`` tensor (differentiable);
+    process models that understand this form (HBV's fused kernel) never build it, so a dPL
+    model with two dynamic rows does not copy the other thirteen rows for every day.
+    """
+
+    static: torch.Tensor
+    dynamic: torch.Tensor
+    rows: tuple
+
+    def __post_init__(self) -> None:
+        rows = tuple(int(r) for r in self.rows)
+        object.__setattr__(self, "rows", rows)
+        if self.static.ndim != 3 or self.dynamic.ndim != 4:
+            raise ValueError(f"DynamicParams: static must be [site, n_params, nmul] and dynamic "
+                             f"[time, site, n_rows, nmul]; got {tuple(self.static.shape)} and {tuple(self.dynamic.shape)}")
+        s, n, m = self.static.shape
+        if tuple(self.dynamic.shape[1:]) != (s, len(rows), m):
+            raise ValueError(f"DynamicParams: dynamic shape {tuple(self.dynamic.shape)} does not match static "
+                             f"{tuple(self.static.shape)} with {len(rows)} rows")
+        if not rows or len(set(rows)) != len(rows) or min(rows) < 0 or max(rows) >= n:
+            raise ValueError(f"DynamicParams: rows {list(rows)} must be distinct indices in [0, {n})")
+
+    @property
+    def shape(self) -> torch.Size:
+        """Shape of :meth:`full`: ``[time, site, n_params, nmul]``."""
+        return torch.Size((self.dynamic.shape[0], *self.static.shape))
+
+    ndim = 4
+
+    @property
+    def device(self) -> torch.device:
+        return self.static.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.static.dtype
+
+    def to(self, *args, **kwargs) -> "DynamicParams":
+        return DynamicParams(self.static.to(*args, **kwargs), self.dynamic.to(*args, **kwargs), self.rows)
+
+    def cpu(self) -> "DynamicParams":
+        return self.to("cpu")
+
+    def time_slice(self, start: int | None = None, stop: int | None = None) -> "DynamicParams":
+        """The days ``[start, stop)`` (static rows unchanged)."""
+        return DynamicParams(self.static, self.dynamic[start:stop], self.rows)
+
+    def full(self) -> torch.Tensor:
+        """``[time, site, n_params, nmul]``, static rows repeated over time (differentiable)."""
+        n_t = self.dynamic.shape[0]
+        out = self.static.unsqueeze(0).expand(n_t, -1, -1, -1)
+        idx = torch.tensor(self.rows, device=self.static.device)
+        return out.index_copy(2, idx, self.dynamic.to(self.static.dtype))
 
 
 class ProcessModel(torch.nn.Module):

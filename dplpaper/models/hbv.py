@@ -60,7 +60,7 @@ import warnings
 import numpy as np
 import torch
 
-from dplpaper.models.base import ParameterTable, ParamSpec, ProcessModel
+from dplpaper.models.base import DynamicParams, ParameterTable, ParamSpec, ProcessModel
 
 #: state order of ``initial_states`` / ``final_states``: ``[site, 5, nmul]`` in mm.
 STATE_NAMES = ("snowpack", "meltwater", "soil_storage", "upper_storage", "lower_storage")
@@ -354,6 +354,64 @@ class HBV(ProcessModel):
                              f"at site index {site}{when}, component {idx[-1]}: unit-cube values must lie in [0, 1] "
                              f"(no NaN); {int(bad.sum())} values outside in all")
 
+    def _initial_states(self, forcing: torch.Tensor, initial_states: torch.Tensor | None) -> torch.Tensor:
+        n_s = forcing.shape[1]
+        if initial_states is None:
+            return forcing.new_full((n_s, 5, self.nmul), DEFAULT_INITIAL_STATE)
+        if tuple(initial_states.shape) != (n_s, 5, self.nmul):
+            raise ValueError(f"initial_states must be [{n_s}, 5, {self.nmul}], got {tuple(initial_states.shape)}")
+        if not bool(torch.isfinite(initial_states).all()) or bool((initial_states < 0).any()):
+            raise ValueError("initial_states must be finite and >= 0")
+        return initial_states.to(forcing.dtype)
+
+    def _route(self, q: torch.Tensor, q_warm: torch.Tensor | None, rp: torch.Tensor | None,
+               use_fused: bool) -> dict[str, torch.Tensor]:
+        """``{"streamflow": q routed with the UH of the physical static parameters rp [site, n, nmul]}``."""
+        if not self.routing:
+            return {"streamflow": q}
+        uh = routing_unit_hydrograph(rp[:, -2, :].mean(-1), rp[:, -1, :].mean(-1))
+        if use_fused:  # same convolution in C (the grouped conv1d costs more than HBV itself)
+            from dplpaper.models.hbv_fused import route_fused
+
+            return {"streamflow": route_fused(q, uh, None if q_warm is None else q_warm[-(UH_LENGTH - 1):].detach())}
+        if q_warm is not None:
+            hist = q_warm[-(UH_LENGTH - 1):].detach()
+            return {"streamflow": route(torch.cat([hist, q]), uh)[hist.shape[0]:]}
+        return {"streamflow": route(q, uh)}
+
+    def _forward_mixed(self, forcing: torch.Tensor, params: DynamicParams, warmup: int,
+                       initial_states: torch.Tensor | None, return_states: bool) -> dict[str, torch.Tensor]:
+        """:meth:`forward` for :class:`DynamicParams` on the fused kernel: the static rows are scaled
+        and passed once, only the time-varying rows day by day (same results as ``params.full()``)."""
+        from dplpaper.models.hbv_fused import hbv_fused_run_dyn
+
+        n_t, n_s, _ = forcing.shape
+        expect = (n_s, len(self.parameter_table), self.nmul)
+        if tuple(params.static.shape) != expect or params.dynamic.shape[0] != n_t:
+            raise ValueError(f"HBV params: expected shape {expect} (or [{n_t}, *{expect}]), got {tuple(params.shape)}")
+        if not 0 <= warmup < n_t:
+            raise ValueError(f"warmup ({warmup}) must be in [0, time={n_t})")
+        static = _float_tensor(params.static, "params").to(forcing.dtype)
+        dyn = _float_tensor(params.dynamic, "params").to(forcing.dtype)
+        try:
+            phys = self.parameter_table.to_physical(static, dim=-2)
+            dphys = self.parameter_table.subset(params.rows).to_physical(dyn, dim=-2)
+        except ValueError:
+            self._raise_param_range(params.full().detach())
+            raise
+        core = phys[:, : self.n_core, :]
+        states = self._initial_states(forcing, initial_states)
+        q_warm = None
+        if warmup > 0:
+            with torch.no_grad():
+                q_warm, states = hbv_fused_run_dyn(forcing[:warmup], core, dphys[:warmup], params.rows, states)
+            states = states.detach()
+        q, final = hbv_fused_run_dyn(forcing[warmup:], core, dphys[warmup:], params.rows, states)
+        out = self._route(q, q_warm, phys, True)
+        if return_states:
+            out["final_states"] = final
+        return out
+
     def forward(self, forcing: torch.Tensor, params: torch.Tensor, warmup: int = 0, return_fluxes: bool = False,
                 initial_states: torch.Tensor | None = None, return_states: bool = False) -> dict[str, torch.Tensor]:
         """Run HBV.
@@ -361,7 +419,9 @@ class HBV(ProcessModel):
         Args:
             forcing: ``[time, site, 3]``: precip (mm/d, >= 0), temp (degC), pet (mm/d, >= 0).
             params: unit-cube parameters ``[site, n_params, nmul]`` (static) or
-                ``[time, site, n_params, nmul]`` (time-varying; ``time`` includes warm-up).
+                ``[time, site, n_params, nmul]`` (time-varying; ``time`` includes warm-up), or
+                :class:`~dplpaper.models.base.DynamicParams` (a few time-varying rows; on the fused
+                kernel only those rows are passed day by day, else it is expanded with ``full()``).
             warmup: leading days run without gradient to spin up the states (dropped from output).
             return_fluxes: also return nmul-averaged fluxes and storages, each ``[time - warmup, site]``:
                 ``precip``, ``rain``, ``snowfall``, ``melt``, ``refreeze``, ``tosoil``, ``et``,
@@ -375,9 +435,14 @@ class HBV(ProcessModel):
             dict with ``"streamflow"`` ``[time - warmup, site]`` (mm/d, routed if ``routing``).
         """
         forcing = _float_tensor(forcing, "forcing")
-        params = _float_tensor(params, "params")
         check_forcing(forcing)
         n_t, n_s, _ = forcing.shape
+        use_fused = self._fused_ok(forcing, return_fluxes)
+        if isinstance(params, DynamicParams):
+            if use_fused and max(params.rows) < self.n_core:
+                return self._forward_mixed(forcing, params, warmup, initial_states, return_states)
+            params = params.full()  # the reference loop (or dynamic routing rows): the full tensor
+        params = _float_tensor(params, "params")
         if params.ndim not in (3, 4):
             raise ValueError(f"HBV params must be [site, n_params, nmul] or [time, site, n_params, nmul]; got {tuple(params.shape)}")
         expect = (n_s, len(self.parameter_table), self.nmul)
@@ -392,16 +457,8 @@ class HBV(ProcessModel):
             self._raise_param_range(params)
             raise
         core = phys[..., : self.n_core, :]
-        if initial_states is None:
-            states = forcing.new_full((n_s, 5, self.nmul), DEFAULT_INITIAL_STATE)
-        else:
-            if tuple(initial_states.shape) != (n_s, 5, self.nmul):
-                raise ValueError(f"initial_states must be [{n_s}, 5, {self.nmul}], got {tuple(initial_states.shape)}")
-            if not bool(torch.isfinite(initial_states).all()) or bool((initial_states < 0).any()):
-                raise ValueError("initial_states must be finite and >= 0")
-            states = initial_states.to(forcing.dtype)
+        states = self._initial_states(forcing, initial_states)
         dynamic = core.ndim == 4
-        use_fused = self._fused_ok(forcing, return_fluxes)
         if use_fused:
             from dplpaper.models.hbv_fused import hbv_fused_run as run
         else:
@@ -420,24 +477,7 @@ class HBV(ProcessModel):
             q, final = run(f_main, p_main, states)
         else:
             q, fluxes, final = hbv_loop(f_main, p_main, states, self.use_betaet, return_fluxes)
-        out: dict[str, torch.Tensor] = {}
-        if self.routing:
-            rp = phys[-1] if dynamic else phys  # routing is static: last time step
-            ra = rp[:, -2, :].mean(-1)
-            rb = rp[:, -1, :].mean(-1)
-            uh = routing_unit_hydrograph(ra, rb)
-            if use_fused:  # same convolution in C (the grouped conv1d costs more than HBV itself)
-                from dplpaper.models.hbv_fused import route_fused
-
-                routed = route_fused(q, uh, None if q_warm is None else q_warm[-(UH_LENGTH - 1):].detach())
-            elif q_warm is not None:
-                hist = q_warm[-(UH_LENGTH - 1):].detach()
-                routed = route(torch.cat([hist, q]), uh)[hist.shape[0]:]
-            else:
-                routed = route(q, uh)
-            out["streamflow"] = routed
-        else:
-            out["streamflow"] = q
+        out = self._route(q, q_warm, phys[-1] if dynamic else phys, use_fused)
         if return_fluxes:
             out.update(fluxes)
             out["streamflow_unrouted"] = q

@@ -127,7 +127,7 @@ def _load():
                 if not path.exists():
                     _compile(cc, flags, path)
                 lib = ctypes.CDLL(str(path))
-                if lib.hbv_abi_version() != 5:
+                if lib.hbv_abi_version() != 6:
                     raise OSError("ABI version mismatch")
             except (OSError, subprocess.SubprocessError) as e:
                 msg = getattr(e, "stderr", None) or str(e)
@@ -158,6 +158,12 @@ def _setup(lib) -> None:
         fm = getattr(lib, "hbv_forward_mapped" + sfx)
         fm.argtypes = [P, I, P, P, I, I, I, I, I, P, P, P, P, I, I]
         fm.restype = I
+        fd = getattr(lib, "hbv_forward_dyn" + sfx)
+        fd.argtypes = [P, P, P, I, P, I, I, I, I, P, P, P, P, I]
+        fd.restype = I
+        bd = getattr(lib, "hbv_backward_dyn" + sfx)
+        bd.argtypes = [P, P, P, I, P, I, I, I, I, P, P, P, P, P, P, I]
+        bd.restype = I
         fb = getattr(lib, "hbv_forcing_bad" + sfx)
         fb.argtypes = [P, ctypes.c_long]
         fb.restype = I
@@ -237,6 +243,85 @@ class HBVFusedFunction(torch.autograd.Function):
             _ptr(forcing), _ptr(par), int(par.ndim == 4), T, B, M, int(NP == 13), _ptr(save), _ptr(gq),
             None if gst_ptr is None else _ptr(gst_ptr), _ptr(gpar), _ptr(gs0), torch.get_num_threads()))
         return None, gpar, gs0
+
+
+class HBVFusedDynFunction(torch.autograd.Function):
+    """Mixed mode: ``(forcing [T,B,3], par [B,NP,M] static physical, dpar [T,B,ND,M] physical values of
+    the rows ``rows`` (int32 [ND]) day by day, states0 [B,5,M]) -> (q [T,B], states_T [B,5,M])``.
+
+    The static rows are read once per site and their gradient is summed over time inside the
+    kernel; ``par``'s rows ``rows`` are ignored (their gradient is zero).
+    """
+
+    @staticmethod
+    def forward(ctx, forcing, par, dpar, rows, states0):
+        lib = _load()
+        T, B, _ = forcing.shape
+        NP, M = par.shape[-2], par.shape[-1]
+        forcing, par, dpar, states0 = (x.contiguous() for x in (forcing, par, dpar, states0))
+        q = forcing.new_empty((T, B))
+        st = states0.new_empty((B, 5, M))
+        save = forcing.new_empty((B, _n_ckpt(T), 5, M))
+        rc = getattr(lib, "hbv_forward_dyn" + _sfx(forcing.dtype))(
+            _ptr(forcing), _ptr(par), _ptr(dpar), int(rows.numel()), _ptr(rows), T, B, M, int(NP == 13),
+            _ptr(states0), _ptr(st), _ptr(q), _ptr(save), torch.get_num_threads())
+        _ok_dyn(rc)
+        ctx.save_for_backward(forcing, par, dpar, rows, save)
+        return q, st
+
+    @staticmethod
+    def backward(ctx, gq, gst):
+        forcing, par, dpar, rows, save = ctx.saved_tensors
+        lib = _load()
+        T, B, _ = forcing.shape
+        NP, M = par.shape[-2], par.shape[-1]
+        gq = forcing.new_zeros((T, B)) if gq is None else gq.to(forcing.dtype).contiguous()
+        gst_c = None if gst is None else gst.to(forcing.dtype).contiguous()
+        gpar = torch.empty_like(par)
+        gdpar = torch.empty_like(dpar)
+        gs0 = forcing.new_empty((B, 5, M))
+        rc = getattr(lib, "hbv_backward_dyn" + _sfx(forcing.dtype))(
+            _ptr(forcing), _ptr(par), _ptr(dpar), int(rows.numel()), _ptr(rows), T, B, M, int(NP == 13), _ptr(save),
+            _ptr(gq), None if gst_c is None else _ptr(gst_c), _ptr(gpar), _ptr(gdpar), _ptr(gs0),
+            torch.get_num_threads())
+        _ok_dyn(rc)
+        return None, gpar, gdpar, None, gs0
+
+
+def _ok_dyn(rc: int) -> None:
+    if rc == -4:
+        raise ValueError("fused HBV: the time-varying rows must be distinct parameter rows")
+    _ok(rc)
+
+
+def hbv_fused_run_dyn(forcing: torch.Tensor, par: torch.Tensor, dpar: torch.Tensor, rows,
+                      states0: torch.Tensor):
+    """:func:`hbv_fused_run` with static ``par [site, n, nmul]`` of which the rows ``rows`` are
+    replaced every day by ``dpar [time, site, len(rows), nmul]`` (physical values)."""
+    if not available():
+        raise RuntimeError(f"fused HBV backend unavailable: {unavailable_reason()}")
+    if forcing.requires_grad:
+        raise ValueError("the fused HBV backend does not differentiate with respect to forcing; use backend='torch'")
+    if par.shape[-2] not in (12, 13):
+        raise ValueError(f"hbv_fused_run_dyn expects 12 or 13 core parameter rows, got {par.shape[-2]}")
+    T, B, _ = forcing.shape
+    rows_t = torch.as_tensor([int(r) for r in rows], dtype=torch.int32)
+    if tuple(dpar.shape) != (T, B, rows_t.numel(), par.shape[-1]):
+        raise ValueError(f"hbv_fused_run_dyn: dpar must be [{T}, {B}, {rows_t.numel()}, {par.shape[-1]}], "
+                         f"got {tuple(dpar.shape)}")
+    dt = forcing.dtype
+    par, dpar, states0 = par.to(dt), dpar.to(dt), states0.to(dt)
+    if torch.is_grad_enabled() and (par.requires_grad or dpar.requires_grad or states0.requires_grad):
+        return HBVFusedDynFunction.apply(forcing, par, dpar, rows_t, states0)
+    lib = _load()
+    M = par.shape[-1]
+    forcing, par, dpar, states0 = (x.detach().contiguous() for x in (forcing, par, dpar, states0))
+    q = forcing.new_empty((T, B))
+    st = states0.new_empty(states0.shape)
+    _ok_dyn(getattr(lib, "hbv_forward_dyn" + _sfx(dt))(
+        _ptr(forcing), _ptr(par), _ptr(dpar), int(rows_t.numel()), _ptr(rows_t), T, B, M, int(par.shape[-2] == 13),
+        _ptr(states0), _ptr(st), _ptr(q), None, torch.get_num_threads()))
+    return q, st
 
 
 def hbv_fused_run(forcing: torch.Tensor, par: torch.Tensor, states0: torch.Tensor):

@@ -10,6 +10,11 @@
  *   forcing  [T][B][3]          precip mm/d, temp degC, pet mm/d
  *   par      [B][NP][M]         static physical parameters, or
  *            [T][B][NP][M]      time-varying (dynamic = 1); NP = 12, or 13 with BETAET
+ *   dpar     [T][B][ND][M]      mixed mode (hbv_forward_dyn / hbv_backward_dyn): par is static and
+ *                               the ND rows drow[0..ND) of it are replaced every day by dpar
+ *                               (e.g. BETA and BETAET time-varying, the other rows static), so
+ *                               the static rows are never copied T times and their gradient is
+ *                               summed inside the kernel
  *   states   [B][5][M]          snowpack, meltwater, soil moisture, upper zone, lower zone (mm)
  *   q        [T][B]             unrouted runoff averaged over the M components (mm/d)
  *   ckpt     [B][NC][5][M]      states at the start of every HBV_CHUNK-th step (checkpoints),
@@ -71,10 +76,22 @@
 #endif
 #define HBV_INLINE static inline __attribute__((always_inline))
 
-int hbv_abi_version(void) { return 5; }
+int hbv_abi_version(void) { return 6; }
 int hbv_lanes(void) { return HBV_LANES; }
 static int hbv_sites_per_block(int M) { return M >= HBV_LANES ? 1 : HBV_LANES / M; }
 int hbv_chunk(void) { return HBV_CHUNK; }
+
+/* mixed mode: ND distinct time-varying rows in [0, NP) */
+static int hbv_rows_ok(int ND, const int *drow, int NP) {
+    if (ND < 1 || ND > NP || !drow) return 0;
+    for (int j = 0; j < ND; j++) {
+        if (drow[j] < 0 || drow[j] >= NP) return 0;
+        for (int i = 0; i < j; i++)
+            if (drow[i] == drow[j]) return 0;
+    }
+    return 1;
+}
+
 #ifdef HBV_OPENMP
 int hbv_has_openmp(void) { return 1; }  /* threads: the process's OpenMP runtime (see hbv_parallel) */
 #else
@@ -466,6 +483,10 @@ typedef struct {
     int Bf;           /* number of forcing columns */
     const REAL *uh;   /* [B][L] unit hydrographs: route inside the loop (forward only, M == 1), or NULL */
     int L;  /* set by a worker that could not allocate its buffers */
+    const REAL *dpar; /* mixed mode: [T][B][ND][M] time-varying rows drow[] (NULL: not mixed) */
+    REAL *gdpar;      /* mixed mode backward: dL/d dpar [T][B][ND][M] */
+    int ND;
+    const int *drow;
 } SFX(ctx);
 
 typedef struct {
@@ -479,6 +500,27 @@ HBV_INLINE void SFX(gather_par)(const SFX(ctx) *c, const SFX(work) *w, int NL, i
     for (int k = 0; k < NP; k++)
         for (int l = 0; l < NL; l++)
             w->pb[k * NL + l] = c->par[base + ((size_t)w->ls[l] * NP + k) * c->M + w->lm[l]];
+}
+
+/* mixed mode: the time-varying rows of day t into their rows of pb */
+HBV_INLINE void SFX(gather_dyn)(const SFX(ctx) *c, const SFX(work) *w, int NL, int t) {
+    const int ND = c->ND, M = c->M;
+    const size_t base = (size_t)t * c->B * ND * M;
+    for (int j = 0; j < ND; j++) {
+        REAL *restrict dst = w->pb + (size_t)c->drow[j] * NL;
+        for (int l = 0; l < NL; l++) dst[l] = c->dpar[base + ((size_t)w->ls[l] * ND + j) * M + w->lm[l]];
+    }
+}
+
+/* mixed mode backward: the gradient of day t's time-varying rows out of gb (then zeroed there) */
+HBV_INLINE void SFX(scatter_gdyn)(const SFX(ctx) *c, const SFX(work) *w, int NL, int NV, int t) {
+    const int ND = c->ND, M = c->M;
+    const size_t base = (size_t)t * c->B * ND * M;
+    for (int j = 0; j < ND; j++) {
+        REAL *restrict g = w->gb + (size_t)c->drow[j] * NL;
+        for (int l = 0; l < NV; l++) c->gdpar[base + ((size_t)w->ls[l] * ND + j) * M + w->lm[l]] = g[l];
+        for (int l = 0; l < NL; l++) g[l] = ZERO;
+    }
 }
 
 /* forcing of days [t0, t1) into fb [t - t0][3][NL] */
@@ -539,6 +581,7 @@ HBV_INLINE void SFX(fwd_block_impl)(const SFX(ctx) *c, const SFX(work) *w, int b
         SFX(gather_forcing)(c, w, NL, t0, t1);
         for (int t = t0; t < t1; t++) {
             if (c->dynamic) SFX(gather_par)(c, w, NL, NP, t);
+            else if (c->dpar) SFX(gather_dyn)(c, w, NL, t);
             SFX(fwd_lanes)(NL, w->fb + (size_t)(t - t0) * 3 * NL, w->pb, w->S, NULL, w->qm, betaet, 0);
             if (route) {  /* out[t] = sum_j uh[j] q[t - j], j = 0, 1, ... (the order of hbv_route_forward) */
                 /* ring [2L][NL]: day t is stored at rows p and p + L (p = t mod L), so the days t - j,
@@ -582,6 +625,7 @@ HBV_INLINE void SFX(bwd_block_impl)(const SFX(ctx) *c, const SFX(work) *w, int b
         SFX(gather_forcing)(c, w, NL, t0, t1);
         for (int t = t0; t < t1; t++) {  /* re-run the chunk, recording the tape */
             if (c->dynamic) SFX(gather_par)(c, w, NL, NP, t);
+            else if (c->dpar) SFX(gather_dyn)(c, w, NL, t);
             SFX(fwd_lanes)(NL, w->fb + (size_t)(t - t0) * 3 * NL, w->pb, w->S, w->tape + (size_t)(t - t0) * NS * NL,
                            w->qm, betaet, 1);
         }
@@ -594,11 +638,15 @@ HBV_INLINE void SFX(bwd_block_impl)(const SFX(ctx) *c, const SFX(work) *w, int b
             if (c->dynamic) {
                 SFX(gather_par)(c, w, NL, NP, t);
                 memset(w->gb, 0, sizeof(REAL) * NP * (size_t)NL);
+            } else if (c->dpar) {
+                SFX(gather_dyn)(c, w, NL, t);
             }
             SFX(bwd_lanes)(NL, w->fb + (size_t)(t - t0) * 3 * NL, w->pb, w->gb, w->tape + (size_t)(t - t0) * NS * NL,
                            w->gqb + (size_t)(t - t0) * NL, w->A, betaet);
             if (c->dynamic)
                 SFX(store_lanes)(w, w->gb, NP, c->gpar + (size_t)t * B * NP * M, (size_t)NP * M, M, NL, G * M);
+            else if (c->dpar)
+                SFX(scatter_gdyn)(c, w, NL, G * M, t);
         }
     }
     if (!c->dynamic) SFX(store_lanes)(w, w->gb, NP, c->gpar, (size_t)NP * M, M, NL, G * M);
@@ -725,6 +773,33 @@ int SFX(hbv_backward)(const REAL *forcing, const REAL *par, int dynamic, int T, 
 {
     SFX(ctx) c = {forcing, par, NULL, ckpt, gq, gstate_T, NULL, NULL, NULL, gpar, gstate0,
                   dynamic, T, B, M, betaet, hbv_sites_per_block(M), 0, NULL, B, NULL, 0};
+    hbv_parallel(SFX(bwd_job), &c, B, SFX(threads_for)(nthreads, B, M));
+    return c.err ? -1 : 0;
+}
+
+/* Mixed mode: par [B][NP][M] static, its rows drow[0..ND) replaced on day t by dpar [T][B][ND][M]
+ * (distinct rows in [0, NP)). Same outputs as hbv_forward. Returns -4 for bad rows. */
+
+int SFX(hbv_forward_dyn)(const REAL *forcing, const REAL *par, const REAL *dpar, int ND, const int *drow, int T,
+                         int B, int M, int betaet, const REAL *state0, REAL *state_out, REAL *q, REAL *ckpt,
+                         int nthreads)
+{
+    if (!dpar || !hbv_rows_ok(ND, drow, betaet ? 13 : 12)) return -4;
+    SFX(ctx) c = {forcing, par, state0, NULL, NULL, NULL, state_out, q, ckpt, NULL, NULL,
+                  0, T, B, M, betaet, hbv_sites_per_block(M), 0, NULL, B, NULL, 0, dpar, NULL, ND, drow};
+    hbv_parallel(SFX(fwd_job), &c, B, SFX(threads_for)(nthreads, B, M));
+    return c.err ? -1 : 0;
+}
+
+/* Mixed-mode adjoint: gpar [B][NP][M] gets the time-summed gradient of the static rows (zero in the
+ * rows drow[]), gdpar [T][B][ND][M] the daily gradient of the time-varying rows. */
+int SFX(hbv_backward_dyn)(const REAL *forcing, const REAL *par, const REAL *dpar, int ND, const int *drow, int T,
+                          int B, int M, int betaet, const REAL *ckpt, const REAL *gq, const REAL *gstate_T,
+                          REAL *gpar, REAL *gdpar, REAL *gstate0, int nthreads)
+{
+    if (!dpar || !gdpar || !hbv_rows_ok(ND, drow, betaet ? 13 : 12)) return -4;
+    SFX(ctx) c = {forcing, par, NULL, ckpt, gq, gstate_T, NULL, NULL, NULL, gpar, gstate0,
+                  0, T, B, M, betaet, hbv_sites_per_block(M), 0, NULL, B, NULL, 0, dpar, gdpar, ND, drow};
     hbv_parallel(SFX(bwd_job), &c, B, SFX(threads_for)(nthreads, B, M));
     return c.err ? -1 : 0;
 }
