@@ -24,7 +24,7 @@ import xarray as xr
 
 from dplpaper.data.pet import hargreaves
 
-__all__ = ["export_streamflow_inputs", "load_streamflow_inputs", "check_roundtrip", "run_method", "collect_runs"]
+__all__ = ["export_streamflow_inputs", "load_streamflow_inputs", "check_roundtrip", "run_method", "run_case3_pub_fold", "collect_runs"]
 
 _INT_VARS = ("precip", "tmin", "tmax")
 
@@ -164,6 +164,50 @@ def run_method(inputs: str | Path, method: str, seed: int, out_dir: str | Path, 
     return path
 
 
+def run_case3_pub_fold(inputs: str | Path, fold: int, attribute_set: str, out_dir: str | Path, seed: int = 0,
+                       threads: int | None = None) -> Path:
+    """Case 3 (PUB) in full mode, dPL only, one held-out fold and one attribute set (``"8"`` or
+    ``"27"``), on the exported inputs: the folds are :func:`dplpaper.experiments.streamflow.pub_folds_for`
+    over the export's basins (the order and seed of ``dplpaper run case3``), the run goes through
+    :func:`~dplpaper.experiments.streamflow.run_pub_folds`, the driver of that command. Writes
+    ``pub_case3_<key>.csv`` (its table) and ``provenance_case3_<key>.json`` under ``out_dir``,
+    ``key = f<fold>_a<attribute_set>_s<seed>``."""
+    import json
+    import platform
+    import time
+    from dataclasses import asdict, replace
+
+    import torch
+
+    from dplpaper.experiments import streamflow as sf
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    ds, attrs = load_streamflow_inputs(inputs)
+    cfg = sf.Case3Config.full(seed=0)
+    if attribute_set not in cfg.attribute_sets:
+        raise ValueError(f"attribute_set must be one of {list(cfg.attribute_sets)}, got {attribute_set!r}")
+    cfg = replace(cfg, attribute_sets={attribute_set: cfg.attribute_sets[attribute_set]}, seeds=(int(seed),))
+    basins = [str(b) for b in ds["site"].values]
+    folds = sf.pub_folds_for(basins, cfg.k_folds, cfg.fold_seed)
+    if not 0 <= int(fold) < len(folds):
+        raise ValueError(f"fold must be in [0, {len(folds)}), got {fold}")
+    t0 = time.time()
+    table = sf.run_pub_folds(ds, attrs, folds, cfg, methods=("dpl",), write=False, fold_indices=[int(fold)])
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    key = f"case3_f{int(fold)}_a{attribute_set}_s{int(seed)}"
+    table.to_csv(out / f"pub_{key}.csv", index=False)
+    prov = {"case": "case3", "part": "pub", "fold": int(fold), "attribute_set": attribute_set, "seed": int(seed),
+            "n_basins": len(basins), "k_folds": cfg.k_folds, "fold_seed": cfg.fold_seed, "period": list(cfg.period),
+            "settings": asdict(cfg.dpl), "wall_time_s": time.time() - t0,
+            "median_nse": float(table["nse"].median()), "median_kge": float(table["kge"].median()),
+            "machine": platform.node(), "torch": torch.__version__, "threads": torch.get_num_threads()}
+    path = out / f"provenance_{key}.json"
+    path.write_text(json.dumps(prov, indent=1, default=str))
+    return path
+
+
 def collect_runs(run_dirs: Sequence[str | Path], path: str | Path) -> Path:
     """Gather the outputs of :func:`run_method` in ``run_dirs`` into ONE json file (a machine that
     sends back few files): ``{"runs": [{"dir", "provenance", "metrics": {site, nse, kge, n_obs},
@@ -175,10 +219,8 @@ def collect_runs(run_dirs: Sequence[str | Path], path: str | Path) -> Path:
         for prov in sorted(Path(d).glob("provenance_*.json")):
             key = prov.stem[len("provenance_"):]
             entry = {"dir": str(d), "key": key, "provenance": json.loads(prov.read_text())}
-            for name in ("metrics", "history"):
-                f = prov.parent / f"{name}_{key}.csv"
-                if f.exists():
-                    entry[name] = pd.read_csv(f, dtype={"site": str}).to_dict(orient="list")
+            for f in sorted(prov.parent.glob(f"*_{key}.csv")):  # metrics_, history_, pub_ ...
+                entry[f.stem[: -len(key) - 1]] = pd.read_csv(f, dtype={"site": str}).to_dict(orient="list")
             runs.append(entry)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -206,10 +248,20 @@ def main(argv=None) -> int:
     r.add_argument("--device", default="cpu")
     r.add_argument("--net-device")
     r.add_argument("--threads", type=int)
+    p3 = sub.add_parser("case3-pub", help="Case 3 PUB, dPL, one fold and attribute set, on an exported .npz")
+    p3.add_argument("inputs")
+    p3.add_argument("--fold", type=int, required=True)
+    p3.add_argument("--attributes", choices=["8", "27"], required=True)
+    p3.add_argument("--seed", type=int, default=0)
+    p3.add_argument("--out", required=True)
+    p3.add_argument("--threads", type=int)
     c = sub.add_parser("collect", help="gather run outputs of several folders into one json file")
     c.add_argument("path")
     c.add_argument("dirs", nargs="+")
     a = p.parse_args(argv)
+    if a.cmd == "case3-pub":
+        print(run_case3_pub_fold(a.inputs, a.fold, a.attributes, a.out, a.seed, a.threads))
+        return 0
     if a.cmd == "collect":
         print(collect_runs(a.dirs, a.path))
         return 0
