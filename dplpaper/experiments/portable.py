@@ -24,7 +24,8 @@ import xarray as xr
 
 from dplpaper.data.pet import hargreaves
 
-__all__ = ["export_streamflow_inputs", "load_streamflow_inputs", "check_roundtrip", "run_method", "run_case3_pub_fold", "collect_runs"]
+__all__ = ["export_streamflow_inputs", "load_streamflow_inputs", "check_roundtrip", "run_method", "run_case3_pub_fold", "collect_runs", "collected_summary",
+           "archive_collected"]
 
 _INT_VARS = ("precip", "tmin", "tmax")
 
@@ -226,6 +227,54 @@ def collect_runs(run_dirs: Sequence[str | Path], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"runs": runs}, default=str))
     return path
+
+
+def collected_summary(path: str | Path) -> pd.DataFrame:
+    """One row per run of a :func:`collect_runs` file: ``dir, key, method, seed, median_nse,
+    median_kge, wall_time_s`` and, where the provenance has them, the network size and epochs."""
+    import json
+
+    rows = []
+    for r in json.loads(Path(path).read_text())["runs"]:
+        p = r["provenance"]
+        st = p.get("settings", {})
+        rows.append({"dir": Path(r["dir"]).name, "key": r["key"], "method": p.get("method", p.get("part")),
+                     "seed": p.get("seed"), "hidden": st.get("lstm_hidden") if p.get("method") == "dpl_dynamic"
+                     else st.get("hidden"), "epochs": st.get("epochs"), "lr": st.get("lr"),
+                     "median_nse": p.get("median_nse"), "median_kge": p.get("median_kge"),
+                     "wall_time_s": p.get("wall_time_s")})
+    return pd.DataFrame(rows)
+
+
+def archive_collected(path: str | Path, table: str, case: str, name: str, command: str, git_commit: str,
+                      folder: Path | None = None, **extra) -> Path:
+    """Archive the runs of a :func:`collect_runs` file as one result table: the ``table`` entries
+    (e.g. ``"pub"``) of all runs concatenated into ``book/full_runs/<case>/<name>`` (CSV) with a
+    ``provenance_<stem>.json`` in the archive's format (``command``, ``git_commit`` of the tree the
+    machine ran, the runs' wall times, machine and thread count, plus ``extra``)."""
+    import json
+
+    from dplpaper.results import _archive_root
+
+    runs = json.loads(Path(path).read_text())["runs"]
+    if not runs:
+        raise ValueError(f"{path}: no runs")
+    missing = [r["key"] for r in runs if table not in r]
+    if missing:
+        raise ValueError(f"{path}: runs {missing} have no {table!r} table")
+    df = pd.concat([pd.DataFrame(r[table]) for r in runs], ignore_index=True)
+    dest = _archive_root(folder) / case
+    dest.mkdir(parents=True, exist_ok=True)
+    out = dest / name
+    df.to_csv(out, index=False)
+    walls = [float(r["provenance"]["wall_time_s"]) for r in runs]
+    first = runs[0]["provenance"]
+    prov = {"command": command, "git_commit": git_commit, "git_dirty": False, "n_runs": len(runs),
+            "wall_time_s": round(max(walls), 1), "wall_time_per_run_s": [round(w, 1) for w in walls],
+            "machine": first.get("machine"), "threads_per_run": first.get("threads"), "torch": first.get("torch"),
+            "collected_from": Path(path).name, **extra}
+    (dest / f"provenance_{out.stem}.json").write_text(json.dumps(prov, indent=2, default=str))
+    return out
 
 
 def main(argv=None) -> int:
