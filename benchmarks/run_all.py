@@ -5,7 +5,8 @@ for each benchmark (with machine information: CPU, cores, torch version, date, l
 then ``benchmarks/results/summary.json`` and a table of the targets met / missed.
 
 Benchmarks: ``bench_hbv`` (HBV throughput and memory vs the reference loop and hydrodl2, LSTM split),
-``bench_sceua`` (SCE-UA cost per evaluation), ``bench_sceua_overhead`` (the algorithm's own overhead),
+``bench_sceua`` (SCE-UA cost per evaluation), ``bench_sceua_overhead`` (the algorithm's own overhead), ``bench_dpl_step`` (one Case 2 dPL
+training step, static vs dynamic parameters, network vs HBV),
 and ``bench_case1_cost`` (cost to reach the Case 1 RMSE threshold, dPL vs SCE-UA) when that file
 exists — it is skipped with a message otherwise. The default run takes a few minutes on 2 cores.
 """
@@ -60,7 +61,13 @@ def _case1_cost(quick):
     return mod.main(["--quick"] if quick else [])
 
 
-BENCHMARKS = {"hbv": _hbv, "sceua": _sceua, "sceua_overhead": _sceua_overhead, "case1_cost": _case1_cost}
+def _dpl_step(quick):
+    from benchmarks import bench_dpl_step
+    return bench_dpl_step.main(["--quick"] if quick else [])
+
+
+BENCHMARKS = {"hbv": _hbv, "sceua": _sceua, "sceua_overhead": _sceua_overhead, "dpl_step": _dpl_step,
+              "case1_cost": _case1_cost}
 
 
 def summary_rows(results: dict) -> list[dict]:
