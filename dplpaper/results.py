@@ -79,6 +79,38 @@ def read_claims() -> pd.DataFrame:
     return df.sort_values(["case", "notebook"], kind="stable").reset_index(drop=True)
 
 
+#: background colour of each verdict on the rendered results page
+VERDICT_COLOURS = {"yes": "#c8e6c9", "partly": "#fff3c4", "no": "#ffcdd2", "n/a": "#eceff1"}
+
+#: columns of the rendered claims tables, in order
+CLAIM_COLUMNS = ("claim", "paper", "ours", "replicated", "data", "mode", "note")
+
+
+def claims_html(rows: pd.DataFrame, columns=CLAIM_COLUMNS) -> str:
+    """An HTML ``<table>`` of claims (rows of :func:`read_claims`) for the book: one row per claim,
+    ``columns`` in order, the ``replicated`` cell coloured by verdict (:data:`VERDICT_COLOURS`),
+    text escaped, no index. Jupyter Book renders it as a real table (a Markdown string would stay
+    raw text in a notebook output)."""
+    missing = [c for c in columns if c not in rows.columns]
+    if missing:
+        raise ValueError(f"claims_html: columns {missing} not in the claims table")
+    table = rows[list(columns)].reset_index(drop=True).fillna("")
+
+    def colour(v):
+        c = VERDICT_COLOURS.get(str(v))
+        return f"background-color: {c}; font-weight: bold" if c else ""
+
+    import hashlib
+
+    uid = hashlib.sha1(table.to_csv(index=False).encode()).hexdigest()[:10]  # stable ids: same table, same HTML
+    styler = table.style.set_uuid(uid).hide(axis="index").format(escape="html")
+    if "replicated" in table:
+        styler = styler.map(colour, subset=["replicated"])
+    styler = styler.set_table_attributes('class="dataframe claims"').set_properties(
+        **{"text-align": "left", "vertical-align": "top"})
+    return styler.to_html()
+
+
 def verdict(gap: float, mode: str, margin: float = 0.05) -> str:
     """Replication verdict for a claim "ours beats the baseline" from the score gap (ours - baseline).
 

@@ -54,3 +54,11 @@ def test_no_function_or_class_definitions(path: Path):
         if c.cell_type == "code":
             for line in c.source.splitlines():
                 assert not line.startswith(("def ", "class ")), f"{path.name}: move `{line.strip()}` into dplpaper/"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_code_inputs_folded_in_the_book(path: Path):
+    """Pages read figures first: every code cell carries Jupyter Book's ``hide-input`` tag."""
+    nb = nbformat.read(path, as_version=4)
+    bare = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "hide-input" not in c.metadata.get("tags", [])]
+    assert not bare, f"{path.name}: code cells {bare} lack the 'hide-input' tag"

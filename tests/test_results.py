@@ -41,3 +41,20 @@ def test_timing_claims_flagged(tmp_path, monkeypatch):
                         Claim("Case 1", "rmse", "1", "2", "no", "twin", "quick", "nb")])
     df = read_claims()
     assert df["timing"].tolist() == [True, False]
+
+
+def test_claims_html_is_a_coloured_escaped_table():
+    import pandas as pd
+    from dplpaper.results import VERDICT_COLOURS, claims_html
+    df = pd.DataFrame([dict(claim="dPL < SCE-UA & co", paper="0.44", ours="0.50", replicated="yes", data="real",
+                            mode="full", note=None),
+                       dict(claim="b", paper="1", ours="2", replicated="no", data="twin", mode="quick", note="n")])
+    html = claims_html(df)
+    assert html.count("<table") == 1 and html.count("<tr>") == 3           # header + 2 rows
+    for col in ("claim", "paper", "ours", "replicated", "data", "mode", "note"):
+        assert f">{col}</th>" in html
+    assert "dPL &lt; SCE-UA &amp; co" in html and "|---|" not in html    # escaped, no raw markdown
+    assert VERDICT_COLOURS["yes"] in html and VERDICT_COLOURS["no"] in html
+    assert claims_html(df) == html                                          # stable ids
+    with pytest.raises(ValueError, match="columns"):
+        claims_html(df.drop(columns="note"))
