@@ -77,16 +77,43 @@ def execute_notebooks(mode: str = "quick", only: list[str] | None = None,
     return done
 
 
-def build_book() -> Path:
-    """Build the Jupyter Book to ``book/_build/html`` (offline; notebooks are not re-executed)."""
-    if not any(EXECUTED_DIR.glob("*.ipynb")):
-        raise FileNotFoundError(f"no executed notebooks in {EXECUTED_DIR}: run without --book-only first")
+#: MathJax 3 as one self-contained file (SVG output, fonts inside), served with the book so that
+#: its math renders offline; from the ``django-static-mathjax`` wheel (static files only, Apache-2.0)
+MATHJAX_FILE = Path("mathjax") / "tex-svg.js"
+
+
+def install_mathjax(static_dir: Path | None = None) -> Path:
+    """Copy MathJax's ``tex-svg.js`` from the installed ``mathjax`` static package into the book's
+    ``_static/`` (``_config.yml`` points ``mathjax_path`` at it); returns the copy's path."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("mathjax")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("MathJax for the book: pip install django-static-mathjax (listed in requirements.txt)")
+    src = Path(list(spec.submodule_search_locations)[0]) / "static" / "mathjax" / "es5" / "tex-svg.js"
+    if not src.exists():
+        raise FileNotFoundError(f"MathJax file {src} missing from the installed package")
+    dest = (static_dir or BOOK_DIR / "_static") / MATHJAX_FILE
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if not dest.exists() or dest.stat().st_size != src.stat().st_size:
+        shutil.copyfile(src, dest)
+    return dest
+
+
+def build_book(book_dir: Path | None = None) -> Path:
+    """Build the Jupyter Book to ``<book_dir>/_build/html`` (offline: notebooks are not re-executed
+    and MathJax is served from the book's ``_static``). ``book_dir``: the pages, ``_toc.yml`` and
+    ``executed/`` notebooks (default ``book/``; a test builds a copy from the committed outputs)."""
+    book = Path(book_dir or BOOK_DIR)
+    if not any((book / "executed").glob("*.ipynb")):
+        raise FileNotFoundError(f"no executed notebooks in {book / 'executed'}: run without --book-only first")
+    install_mathjax(book / "_static")
     jb = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(jb), "build", str(BOOK_DIR), "--config", str(ROOT / "_config.yml"),
-           "--toc", str(BOOK_DIR / "_toc.yml"), "--path-output", str(BOOK_DIR)]
+    cmd = [str(jb), "build", str(book), "--config", str(ROOT / "_config.yml"),
+           "--toc", str(book / "_toc.yml"), "--path-output", str(book)]
     print("[reproduce] " + " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True, cwd=ROOT)
-    index = BOOK_DIR / "_build" / "html" / "index.html"
+    index = book / "_build" / "html" / "index.html"
     if not index.exists():
         raise FileNotFoundError(f"the book build did not write {index}")
     print(f"[reproduce] book written to {index}", flush=True)

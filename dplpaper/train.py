@@ -60,7 +60,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
-from tqdm.auto import tqdm
+from dplpaper.progress import tqdm
 
 from dplpaper.metrics import get_loss
 

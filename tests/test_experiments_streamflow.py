@@ -305,3 +305,15 @@ def test_forcing_comparison_reuses_known_runs(data, monkeypatch, tmp_path):
     assert row["nse_gain_daymet"] == pytest.approx(row["median_nse_daymet"] - row["median_nse_era5land"])
     assert 0 <= row["share_basins_daymet_better"] <= 1
     assert (tmp_path / "case2" / "forcing_comparison_quick.csv").exists()
+
+
+def test_method_labels_and_basin_medians():
+    labels = sf.case2_method_labels(sf.Case2Config.full())
+    assert labels["sceua"] == "SCE-UA per basin HBV" and labels["dpl"] == "dPL gA+HBV (8 attr)"
+    assert set(labels) >= {"dpl", "dpl_extra", "dpl_nmul1", "dpl_dynamic", "lstm", "regionalization", "sceua"}
+    t = pd.DataFrame({"site": ["a", "a", "a", "b", "b", "b"], "method": ["m"] * 6, "seed": [0, 1, 2] * 2,
+                      "nse": [0.1, 0.5, 0.3, -1.0, 0.2, np.nan]})
+    med = sf.basin_medians(t)
+    assert list(med) == ["m"] and med["m"]["a"] == pytest.approx(0.3) and med["m"]["b"] == pytest.approx(-0.4)
+    with pytest.raises(ValueError, match="kge"):
+        sf.basin_medians(t, score="kge")

@@ -373,7 +373,7 @@ def sceua(
     n_u = m + 2 * alpha * n  # uniforms per complex per CCE step
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from dplpaper.progress import tqdm
         bar = tqdm(desc="SCE-UA", unit="loop", leave=False)
 
     loop = 0

@@ -385,7 +385,7 @@ def fetch_entries(entries: Iterable[dict], dest: Path, mirror: str | None = None
     timeout, stalled transfer, deadline) raises :class:`DataFetchError` with a one-line message
     naming the data set (``name``) and the URL; the partial ``.part`` file is kept for resuming.
     """
-    from tqdm.auto import tqdm
+    from dplpaper.progress import tqdm
 
     dest = Path(dest)
     out = []

@@ -67,7 +67,7 @@ __all__ = [
     "assemble", "build_dpl_model", "forcing_normalizer", "with_forcing_series", "run_lstm", "LSTMSettings", "DPL_NETS", "score", "run_dpl_hbv", "run_regionalization", "run_sceua_hbv",
     "pub_folds_for", "run_pub_folds", "scaling_curve", "scaling_summary", "matching_share", "pub_medians",
     "scaling_phases",
-    "median_table", "run_case2", "forcing_comparison", "forcing_table",
+    "median_table", "run_case2", "forcing_comparison", "forcing_table", "case2_method_labels", "basin_medians",
 ]
 
 #: HBV forcing channels, in the model's order.
@@ -862,6 +862,25 @@ def _learned_methods(config: Case2Config) -> dict:
     return out
 
 
+def case2_method_labels(config: Case2Config) -> dict[str, str]:
+    """Method id -> display label of Case 2's result tables (the trained methods of ``config`` and
+    the baselines), so that callers select rows by id, not by parsing labels."""
+    labels = {k: v[0] for k, v in _learned_methods(config).items()}
+    labels.update({"regionalization": f"regionalization HBV ({len(config.attributes)} attr)",
+                   "sceua": "SCE-UA per basin HBV"})
+    return labels
+
+
+def basin_medians(table: pd.DataFrame, score: str = "nse") -> dict[str, pd.Series]:
+    """Per method, each basin's ``score`` (median over seeds) from a long metrics table
+    (``site, method, seed, <score>``, e.g. an archived ``metrics_*.csv``): method -> Series by site."""
+    missing = [c for c in ("site", "method", score) if c not in table]
+    if missing:
+        raise ValueError(f"basin_medians: columns {missing} missing from the table")
+    g = table.groupby(["method", "site"], sort=False)[score].median()
+    return {m: g.xs(m).astype(float) for m in table["method"].unique()}
+
+
 def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Dataset | None = None,
               methods: Sequence[str] = ("dpl", "dpl_extra", "dpl_nmul1", "dpl_dynamic", "lstm", "vic_gz",
                                         "regionalization", "vic_sceua", "sceua"),
@@ -888,7 +907,6 @@ def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Datas
         ds, attrs = load_streamflow_data(config.basins, quick=config.quick_data, forcing=config.forcing)
     basins = [str(b) for b in ds["site"].values]
     rows, sims, hist, wall = [], {}, {}, {}
-    n8 = len(config.attributes)
     extra: dict = {}
     sur = None
     if "vic_gz" in methods and config.vic is not None:
@@ -922,7 +940,7 @@ def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Datas
         r = run_regionalization(ds, attrs, basins, basins, config.train_period, config.test_period, config.attributes,
                                 config.regionalization_max_evals, config.regionalization_complexes, config.objective,
                                 seed0, config.warmup_days, config.dpl.routing, progress=progress)
-        name = f"regionalization HBV ({n8} attr)"
+        name = case2_method_labels(config)["regionalization"]
         rows.append(r.metrics.assign(method=name, seed=seed0))
         sims[name], hist[name], wall[name] = r.simulation, r.learning_curve, r.wall_time_s
     if "vic_sceua" in methods and config.vic is not None:
@@ -936,7 +954,7 @@ def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Datas
         r = run_sceua_hbv(ds, basins, config.train_period, config.test_period, config.sceua_max_evals,
                           config.sceua_complexes, config.objective, seed0, config.warmup_days, config.dpl.routing,
                           progress=progress)
-        name = "SCE-UA per basin HBV"
+        name = case2_method_labels(config)["sceua"]
         rows.append(r.metrics.assign(method=name, seed=seed0))
         sims[name], hist[name], wall[name] = r.simulation, r.learning_curve, r.wall_time_s
     table = pd.concat(rows, ignore_index=True)[["site", "method", "seed", "nse", "kge", "n_obs"]]
@@ -1020,7 +1038,7 @@ def pub_folds_for(basins: Sequence[str], k: int, seed: int = 0) -> list[list[str
 def _folds_progress(folds, progress: bool, desc: str):
     if not progress:
         return enumerate(folds)
-    from tqdm.auto import tqdm
+    from dplpaper.progress import tqdm
     return tqdm(list(enumerate(folds)), desc=desc, unit="fold")
 
 

@@ -392,7 +392,7 @@ def train_surrogate(dataset: dict, outputs: Sequence[str] = ("soil_moisture", "e
     losses = []
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from dplpaper.progress import tqdm
         bar = tqdm(total=total, desc="surrogate", unit="batch")
     t_start = time.perf_counter()
     model.train()
