@@ -1,0 +1,107 @@
+"""Replication verdicts with statistics: paired differences across sites.
+
+A claim "ours beats the baseline" is judged on the per-site differences ``ours - baseline`` (the
+same basins or cells on both sides): their median, a bootstrap confidence interval of that median
+(percentile, seeded) and a paired Wilcoxon signed-rank test. The verdict is
+
+* ``"no"``: the median difference is not positive;
+* ``"yes"``: full mode, the baseline's budget converged, the interval lies above ``margin`` and the
+  signed-rank test rejects "no difference" at ``alpha``;
+* ``"partly"`` otherwise, with the reason (quick mode, baseline not converged, interval reaching
+  ``margin``, test not significant).
+
+Thresholds live in :data:`THRESHOLDS`, one place for every notebook.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+__all__ = ["THRESHOLDS", "PairedComparison", "compare_paired"]
+
+#: named thresholds of the verdicts (NSE/KGE units for the margins)
+THRESHOLDS = {
+    "alpha": 0.05,            # signed-rank test level and 1 - confidence of the bootstrap interval
+    "margin_skill": 0.02,     # a "yes" on NSE/KGE needs the interval of the median gain above this
+    "n_boot": 2000,           # bootstrap resamples
+}
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Result of :func:`compare_paired` (differences are ``ours - baseline``)."""
+
+    n: int
+    median_ours: float
+    median_baseline: float
+    median_diff: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    share_better: float
+    verdict: str
+    reason: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        """One line for a claim's ``ours`` column: medians, the gain and its interval, p."""
+        return (f"{self.median_ours:.2f} vs {self.median_baseline:.2f}: median gain {self.median_diff:+.3f} "
+                f"[{self.ci_low:+.3f}, {self.ci_high:+.3f}], p={self.p_value:.1g}, n={self.n}")
+
+
+def compare_paired(ours, baseline, mode: str, *, margin: float | None = None, baseline_converged: bool = True,
+                   alpha: float | None = None, n_boot: int | None = None, seed: int = 0) -> PairedComparison:
+    """Judge "ours beats the baseline" from per-site scores (higher is better, e.g. NSE or KGE).
+
+    Args:
+        ours, baseline: scores per site, the same sites in the same order (``[n]``); pairs with a
+            NaN on either side are dropped.
+        mode: ``"quick"`` or ``"full"``; quick mode never gives ``"yes"``.
+        margin: the least median gain that counts (default ``THRESHOLDS["margin_skill"]``).
+        baseline_converged: whether the baseline's budget converged (e.g.
+            :func:`dplpaper.calibrate.sceua.budget_convergence`); unconverged baselines cannot be
+            beaten with a "yes".
+        alpha, n_boot: test level / interval coverage ``1 - alpha`` and bootstrap resamples.
+        seed: seed of the bootstrap.
+    """
+    from scipy.stats import wilcoxon
+
+    margin = THRESHOLDS["margin_skill"] if margin is None else float(margin)
+    alpha = THRESHOLDS["alpha"] if alpha is None else float(alpha)
+    n_boot = THRESHOLDS["n_boot"] if n_boot is None else int(n_boot)
+    if mode not in ("quick", "full"):
+        raise ValueError(f"mode must be 'quick' or 'full', got {mode!r}")
+    a = np.asarray(ours, dtype=np.float64)
+    b = np.asarray(baseline, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"ours and baseline must be 1-D and of one shape, got {a.shape} and {b.shape}")
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    n = int(a.size)
+    if n < 3:
+        raise ValueError(f"compare_paired needs at least 3 sites with both scores, got {n}")
+    d = a - b
+    med = float(np.median(d))
+    rng = np.random.default_rng(seed)
+    boots = np.median(d[rng.integers(0, n, size=(n_boot, n))], axis=1)
+    lo, hi = (float(x) for x in np.quantile(boots, [alpha / 2, 1 - alpha / 2]))
+    p = float(wilcoxon(d, zero_method="zsplit").pvalue) if np.any(d != 0) else 1.0
+    if not med > 0:
+        verdict, reason = "no", "the median difference is not positive"
+    else:
+        why = []
+        if mode == "quick":
+            why.append("quick mode (few sites, short budgets)")
+        if not baseline_converged:
+            why.append("the baseline's budget was not shown to converge")
+        if not lo > margin:
+            why.append(f"the interval of the median gain reaches {margin:g}")
+        if not p < alpha:
+            why.append(f"signed-rank p = {p:.2g} >= {alpha:g}")
+        verdict, reason = ("partly", "; ".join(why)) if why else ("yes", "all conditions met")
+    return PairedComparison(n=n, median_ours=float(np.median(a)), median_baseline=float(np.median(b)),
+                            median_diff=med, ci_low=lo, ci_high=hi, p_value=p, share_better=float(np.mean(d > 0)),
+                            verdict=verdict, reason=reason)
