@@ -61,6 +61,7 @@ import numpy as np
 import torch
 
 from dplpaper.models.base import DynamicParams, ParameterTable, ParamSpec, ProcessModel
+from dplpaper.models.registry import register_model
 
 #: state order of ``initial_states`` / ``final_states``: ``[site, 5, nmul]`` in mm.
 STATE_NAMES = ("snowpack", "meltwater", "soil_storage", "upper_storage", "lower_storage")
@@ -300,6 +301,7 @@ def hbv_loop(forcing: torch.Tensor, par: torch.Tensor, states: torch.Tensor, use
     return q_all, fluxes, torch.stack([SP, MW, SM, SUZ, SLZ], dim=1)
 
 
+@register_model("hbv")
 class HBV(ProcessModel):
     """Differentiable HBV with ``nmul`` parallel parameter components per site.
 
@@ -353,6 +355,15 @@ class HBV(ProcessModel):
             raise ValueError(f"HBV params: {self.parameter_table.names[j]} (row {j}) = {float(params[tuple(idx)])} "
                              f"at site index {site}{when}, component {idx[-1]}: unit-cube values must lie in [0, 1] "
                              f"(no NaN); {int(bad.sum())} values outside in all")
+
+    def water_balance_residual(self, forcing: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """Daily mass balance ``P - ET - Q_unrouted - d(storage)`` ``[time, site]`` (mm/d; ~0), from the
+        reference loop's fluxes and storages (nmul-averaged; routing only delays Q)."""
+        out = self.forward(forcing, params, return_fluxes=True)
+        storage = out["snow"] + out["soil_storage"] + out["upper_storage"] + out["lower_storage"]
+        start = forcing.new_full((1, forcing.shape[1]), 5 * DEFAULT_INITIAL_STATE)
+        d_storage = torch.diff(torch.cat([start, storage]), dim=0)
+        return out["precip"] - out["et"] - out["streamflow_unrouted"] - d_storage
 
     def _initial_states(self, forcing: torch.Tensor, initial_states: torch.Tensor | None) -> torch.Tensor:
         n_s = forcing.shape[1]
