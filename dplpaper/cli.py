@@ -167,6 +167,8 @@ def _run_case(args) -> int:
                  "n_basins": len(out["basins"]),
                  "dpl_epochs": cfg.dpl.epochs, "regionalization_max_evals": cfg.regionalization_max_evals,
                  "sceua_max_evals": cfg.sceua_max_evals,
+                 "epochs_per_method": {label: st.epochs for m, (label, _, st, _) in sf._learned_methods(cfg).items()
+                                       if m in methods},
                  "wall_time_per_method_s": {k: round(v, 1) for k, v in out["wall_time_s"].items()}}
     elif args.case == "case3":
         from .experiments import streamflow as sf
