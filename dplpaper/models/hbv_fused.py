@@ -203,6 +203,16 @@ def _n_ckpt(T: int) -> int:
     return (T + k - 1) // k
 
 
+def _backward_buffers(forcing, par, gq, gst):
+    """Sizes and the incoming/outgoing gradient buffers of an adjoint pass:
+    ``(T, B, M, NP, gq [T,B], gst [B,5,M] or None, gpar like par, gs0 [B,5,M])``."""
+    T, B, _ = forcing.shape
+    NP, M = par.shape[-2], par.shape[-1]
+    gq = forcing.new_zeros((T, B)) if gq is None else gq.to(forcing.dtype).contiguous()
+    gst = None if gst is None else gst.to(forcing.dtype).contiguous()
+    return T, B, M, NP, gq, gst, torch.empty_like(par), forcing.new_empty((B, 5, M))
+
+
 class HBVFusedFunction(torch.autograd.Function):
     """``(forcing [T,B,3], par [B,NP,M] or [T,B,NP,M] physical, states0 [B,5,M]) -> (q [T,B], states_T [B,5,M])``.
 
@@ -233,12 +243,7 @@ class HBVFusedFunction(torch.autograd.Function):
     def backward(ctx, gq, gst):
         forcing, par, save = ctx.saved_tensors
         lib = _load()
-        T, B, _ = forcing.shape
-        NP, M = par.shape[-2], par.shape[-1]
-        gq = forcing.new_zeros((T, B)) if gq is None else gq.to(forcing.dtype).contiguous()
-        gst_ptr = None if gst is None else gst.to(forcing.dtype).contiguous()
-        gpar = torch.empty_like(par)
-        gs0 = forcing.new_empty((B, 5, M))
+        T, B, M, NP, gq, gst_ptr, gpar, gs0 = _backward_buffers(forcing, par, gq, gst)
         _ok(getattr(lib, "hbv_backward" + _sfx(forcing.dtype))(
             _ptr(forcing), _ptr(par), int(par.ndim == 4), T, B, M, int(NP == 13), _ptr(save), _ptr(gq),
             None if gst_ptr is None else _ptr(gst_ptr), _ptr(gpar), _ptr(gs0), torch.get_num_threads()))
@@ -273,13 +278,8 @@ class HBVFusedDynFunction(torch.autograd.Function):
     def backward(ctx, gq, gst):
         forcing, par, dpar, rows, save = ctx.saved_tensors
         lib = _load()
-        T, B, _ = forcing.shape
-        NP, M = par.shape[-2], par.shape[-1]
-        gq = forcing.new_zeros((T, B)) if gq is None else gq.to(forcing.dtype).contiguous()
-        gst_c = None if gst is None else gst.to(forcing.dtype).contiguous()
-        gpar = torch.empty_like(par)
+        T, B, M, NP, gq, gst_c, gpar, gs0 = _backward_buffers(forcing, par, gq, gst)
         gdpar = torch.empty_like(dpar)
-        gs0 = forcing.new_empty((B, 5, M))
         rc = getattr(lib, "hbv_backward_dyn" + _sfx(forcing.dtype))(
             _ptr(forcing), _ptr(par), _ptr(dpar), int(rows.numel()), _ptr(rows), T, B, M, int(NP == 13), _ptr(save),
             _ptr(gq), None if gst_c is None else _ptr(gst_c), _ptr(gpar), _ptr(gdpar), _ptr(gs0),
