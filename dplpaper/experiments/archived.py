@@ -72,6 +72,8 @@ def case2_full_claims() -> list[Claim]:
         reg = labels["regionalization"]
         pairs = [(labels["dpl"], reg, "median test NSE, dPL HBV gA vs regionalization HBV (archived full run)",
                   "0.44 vs 0.32 (VIC)", "same model (HBV) on both sides"),
+                 (labels["dpl"], labels["sceua"], "median test NSE, dPL HBV gA (16 components) vs per-basin SCE-UA "
+                  "HBV (archived full run)", "n/a", "beyond the paper; SCE-UA calibrates one component"),
                  (labels["dpl_nmul1"], labels["sceua"], "median test NSE, dPL HBV gA (one component) vs per-basin "
                   "SCE-UA HBV (archived full run)", "n/a", "like for like: one HBV component on both sides"),
                  (labels["dpl_dynamic"], labels["sceua"], "median test NSE, dPL with dynamic parameters vs per-basin "
