@@ -868,6 +868,10 @@ def case2_method_labels(config: Case2Config) -> dict[str, str]:
     labels = {k: v[0] for k, v in _learned_methods(config).items()}
     labels.update({"regionalization": f"regionalization HBV ({len(config.attributes)} attr)",
                    "sceua": "SCE-UA per basin HBV"})
+    if config.vic is not None:
+        na = len(config.vic.attributes)
+        labels["vic_gz"] = f"dPL {config.vic.net}+VIC surrogate ({na} attr)"
+        labels["vic_gz_legacy"] = f"dPL {config.vic.net} parameters in VIC-style model ({na} attr)"
     return labels
 
 
@@ -920,10 +924,9 @@ def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Datas
         if sur is not None:
             r, legacy = sv.run_dpl_vic(ds, attrs, basins, config.train_period, config.test_period, config.vic, sur,
                                        seed, config.warmup_days, progress=progress)
-            na = len(config.vic.attributes)
-            name = f"dPL {config.vic.net}+VIC surrogate ({na} attr)"
+            name = case2_method_labels(config)["vic_gz"]
             rows.append(r.metrics.assign(method=name, seed=seed))
-            rows.append(legacy.assign(method=f"dPL {config.vic.net} parameters in VIC-style model ({na} attr)", seed=seed))
+            rows.append(legacy.assign(method=case2_method_labels(config)["vic_gz_legacy"], seed=seed))
             sims.setdefault(name, r.simulation)
             hist.setdefault(name, r.history)
             wall[name] = wall.get(name, 0.0) + r.wall_time_s

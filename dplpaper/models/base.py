@@ -178,13 +178,6 @@ class DynamicParams:
     def to(self, *args, **kwargs) -> "DynamicParams":
         return DynamicParams(self.static.to(*args, **kwargs), self.dynamic.to(*args, **kwargs), self.rows)
 
-    def cpu(self) -> "DynamicParams":
-        return self.to("cpu")
-
-    def time_slice(self, start: int | None = None, stop: int | None = None) -> "DynamicParams":
-        """The days ``[start, stop)`` (static rows unchanged)."""
-        return DynamicParams(self.static, self.dynamic[start:stop], self.rows)
-
     def full(self) -> torch.Tensor:
         """``[time, site, n_params, nmul]``, static rows repeated over time (differentiable)."""
         n_t = self.dynamic.shape[0]

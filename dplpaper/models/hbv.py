@@ -400,8 +400,6 @@ class HBV(ProcessModel):
         expect = (n_s, len(self.parameter_table), self.nmul)
         if tuple(params.static.shape) != expect or params.dynamic.shape[0] != n_t:
             raise ValueError(f"HBV params: expected shape {expect} (or [{n_t}, *{expect}]), got {tuple(params.shape)}")
-        if not 0 <= warmup < n_t:
-            raise ValueError(f"warmup ({warmup}) must be in [0, time={n_t})")
         static = _float_tensor(params.static, "params").to(forcing.dtype)
         dyn = _float_tensor(params.dynamic, "params").to(forcing.dtype)
         try:
@@ -448,6 +446,8 @@ class HBV(ProcessModel):
         forcing = _float_tensor(forcing, "forcing")
         check_forcing(forcing)
         n_t, n_s, _ = forcing.shape
+        if not 0 <= warmup < n_t:
+            raise ValueError(f"warmup ({warmup}) must be in [0, time={n_t})")
         use_fused = self._fused_ok(forcing, return_fluxes)
         if isinstance(params, DynamicParams):
             if use_fused and max(params.rows) < self.n_core:
@@ -459,8 +459,6 @@ class HBV(ProcessModel):
         expect = (n_s, len(self.parameter_table), self.nmul)
         if tuple(params.shape[-3:]) != expect or (params.ndim == 4 and params.shape[0] != n_t):
             raise ValueError(f"HBV params: expected shape {expect} (or [{n_t}, *{expect}]), got {tuple(params.shape)}")
-        if not 0 <= warmup < n_t:
-            raise ValueError(f"warmup ({warmup}) must be in [0, time={n_t})")
         params = params.to(forcing.dtype)
         try:
             phys = self.parameter_table.to_physical(params, dim=-2)
