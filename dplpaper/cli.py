@@ -78,11 +78,14 @@ def _add_reproduce(sub) -> None:
 
 
 def _overrides(cfg, args):
-    """Apply the command line's ``--seeds`` and ``--regionalization-evals`` to a case config."""
+    """Apply the command line's ``--seeds``, ``--regionalization-evals``, ``--regionalization-refine-steps``
+    and ``--forcing`` to a case config."""
     if args.seeds:
         cfg.seeds = tuple(args.seeds)
     if args.regionalization_evals:
         cfg.regionalization_max_evals = int(args.regionalization_evals)
+    if getattr(args, "regionalization_refine_steps", None) is not None:
+        cfg.regionalization_refine_steps = int(args.regionalization_refine_steps)
     if getattr(args, "forcing", None):
         cfg.forcing = args.forcing
     return cfg
@@ -133,6 +136,9 @@ def validate_run_args(args) -> None:
             raise ValueError(f"{opt} must be >= 0, got {vals}")
     if args.regionalization_evals is not None and args.regionalization_evals < 1:
         raise ValueError(f"--regionalization-evals must be >= 1, got {args.regionalization_evals}")
+    refine = getattr(args, "regionalization_refine_steps", None)
+    if refine is not None and refine < 0:
+        raise ValueError(f"--regionalization-refine-steps must be >= 0, got {refine}")
 
 
 def _run_case(args) -> int:
@@ -166,6 +172,7 @@ def _run_case(args) -> int:
         extra = {"mode": cfg.mode, "forcing": cfg.forcing, "methods": list(methods), "seeds": list(cfg.seeds),
                  "n_basins": len(out["basins"]),
                  "dpl_epochs": cfg.dpl.epochs, "regionalization_max_evals": cfg.regionalization_max_evals,
+                 "regionalization_refine_steps": cfg.regionalization_refine_steps,
                  "sceua_max_evals": cfg.sceua_max_evals,
                  "epochs_per_method": {label: st.epochs for m, (label, _, st, _) in sf._learned_methods(cfg).items()
                                        if m in methods},
@@ -201,7 +208,8 @@ def _run_case(args) -> int:
                  "folds": list(range(cfg.k_folds)) if args.folds is None else list(args.folds), "n_basins": len(basins), "k_folds": cfg.k_folds,
                  "seeds": list(cfg.seeds), "scaling_seeds": list(cfg.scaling_seeds), "fractions": list(cfg.fractions),
                  "dpl_epochs": cfg.dpl.epochs, "regionalization_max_evals": cfg.regionalization_max_evals,
-                 "regionalization_complexes": cfg.regionalization_complexes, "wall_time_per_part_s": walls}
+                 "regionalization_complexes": cfg.regionalization_complexes,
+                 "regionalization_refine_steps": cfg.regionalization_refine_steps, "wall_time_per_part_s": walls}
     else:
         raise ValueError(f"unknown case {args.case!r}")
     prov = results.provenance(command, t0, time.time(), git=git0, **extra)
@@ -226,6 +234,8 @@ def _add_run(sub) -> None:
     p.add_argument("--no-baseline", action="store_true",
                    help="case3 scaling: dPL only (the share-1 regionalization is PUB's fit; run --parts pub for it)")
     p.add_argument("--regionalization-evals", type=int, help="SCE-UA budget of the regionalization (overrides the config's)")
+    p.add_argument("--regionalization-refine-steps", type=int,
+                   help="gradient steps after the regionalization's SCE-UA (0: none; overrides the config's)")
     p.add_argument("--forcing", choices=["daymet", "era5land"], default=None,
                    help="forcing of Cases 2/3 (default: the config's, Daymet)")
     p.add_argument("--tag", default="", help="suffix of the result file names (e.g. when running methods apart)")

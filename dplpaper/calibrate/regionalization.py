@@ -24,6 +24,15 @@ epoch accounting as dPL and SCE-UA). SCE-UA needs roughly ``O(100 * n_coef)`` ev
 with Beck's 8 attributes and HBV's 13 parameters (117 coefficients) a budget of 10,000-30,000
 evaluations is typical; fewer complexes (``n_complexes``) trade robustness for speed.
 
+Converging 126 coefficients. SCE-UA's population grows with the dimension (a complex holds
+``2 n + 1`` points), so with 117-126 coefficients one shuffling loop of 7 complexes costs about
+1,800 evaluations and 20,000 evaluations are barely ten loops: on the 426 CAMELS basins its
+learning curve still falls by 0.018 in 1 - NSE over the last fifth of that budget (not converged).
+:func:`refine_regionalization` takes the SCE-UA result (or any start) further by gradient descent
+on the same objective through a differentiable model (the same transfer functions, search box
+and objective: only the optimizer differs), and reports its own learning curve so that the
+convergence of the final stage can be checked.
+
 Beck's attributes. :data:`BECK_ATTRIBUTES_CAMELS` lists the closest CAMELS-US attributes
 (``camels_attributes_v2.0``) to the eight used by Beck et al. (2020), with the reasons in
 :data:`BECK_ATTRIBUTE_NOTES`.
@@ -36,7 +45,8 @@ import numpy as np
 
 from .sceua import SCEUAResult, sceua
 
-__all__ = ["BECK_ATTRIBUTES_CAMELS", "BECK_ATTRIBUTE_NOTES", "TransferFunctions", "fit_regionalization"]
+__all__ = ["BECK_ATTRIBUTES_CAMELS", "BECK_ATTRIBUTE_NOTES", "TransferFunctions", "fit_regionalization",
+           "refine_regionalization"]
 
 #: CAMELS-US attribute columns standing for Beck et al. (2020)'s eight transfer-function predictors,
 #: in Beck's order: humidity, mean annual precipitation, mean annual potential evaporation, NDVI,
@@ -122,6 +132,8 @@ class TransferFunctions:
         if self.param_names is not None and len(self.param_names) != self.n_params:
             raise ValueError("TransferFunctions: len(param_names) != n_params")
         self.fit_result: SCEUAResult | None = None
+        #: learning curve of :func:`refine_regionalization` (``step, cost``), if it ran
+        self.refine_curve = None
 
     @property
     def n_coef(self) -> int:
@@ -258,4 +270,72 @@ def fit_regionalization(
                 pcento=pcento, peps=peps, seed=seed, progress=progress, x0=np.full(tf.n_coef, 0.5), **sceua_kwargs)
     tf.coef = to_coef(res.best_params[0])
     tf.fit_result = res
+    return tf
+
+
+def refine_regionalization(tf: TransferFunctions, attributes_train, site_loss: Callable, steps: int = 300,
+                           lr: float = 0.05, *, coef_bound: float = 3.0, intercept_bound: float = 5.0,
+                           progress: bool = False) -> TransferFunctions:
+    """Refine fitted transfer functions by full-batch gradient descent (Adam) on the domain-wide objective.
+
+    The same sigmoid-linear functions, search box and objective as :func:`fit_regionalization`; only
+    the optimizer differs, so the result is the same baseline taken closer to its optimum. The start
+    (``tf.coef``, e.g. the SCE-UA result) is step 0 of the curve, and the best coefficients seen are
+    kept: the refined training cost is never above the start's.
+
+    Args:
+        tf: transfer functions with their standardization set (e.g. from :func:`fit_regionalization`);
+            refined in place and returned.
+        attributes_train: ``[site, n_attr]`` raw attributes of the training sites.
+        site_loss: ``site_loss(theta) -> cost``: ``theta`` a ``torch.Tensor [site, n_params]`` (float64,
+            unit cube, differentiable) to a ``[site]`` tensor of costs (lower is better, e.g. 1 - NSE);
+            non-finite costs (sites without usable data) are left out of the mean.
+        steps: gradient steps (each one model run of every training site, forward and backward).
+        lr: Adam step size (in sigmoid-argument units per standardized attribute).
+        coef_bound, intercept_bound: the search box, enforced after every step.
+    Returns:
+        ``tf`` with the best coefficients and ``tf.refine_curve`` (DataFrame ``step, cost, best_cost``;
+        ``cost`` is the objective at the coefficients before step ``step``'s update).
+    """
+    import pandas as pd
+    import torch
+
+    if steps < 1:
+        raise ValueError(f"refine_regionalization: steps must be >= 1, got {steps}")
+    z = torch.as_tensor(tf.standardize(attributes_train), dtype=torch.float64)
+    low = torch.as_tensor(tf.low, dtype=torch.float64)
+    span = torch.as_tensor(tf.high - tf.low, dtype=torch.float64)
+    box = torch.full(tf.coef.shape, float(coef_bound), dtype=torch.float64)
+    box[:, 0] = float(intercept_bound)
+    coef = torch.tensor(np.clip(tf.coef, -box.numpy(), box.numpy()), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([coef], lr=lr)
+    best_cost, best = float("inf"), coef.detach().clone()
+    rows = []
+    for step in range(steps + 1):
+        theta = (low + span * torch.sigmoid(coef[:, 0] + z @ coef[:, 1:].T)).clamp(0.0, 1.0)
+        cost = site_loss(theta)
+        if cost.shape != (z.shape[0],):
+            raise ValueError(f"refine_regionalization: site_loss returned shape {tuple(cost.shape)}, "
+                             f"expected ({z.shape[0]},)")
+        ok = torch.isfinite(cost)
+        if not bool(ok.any()):
+            raise ValueError("refine_regionalization: site_loss is not finite for any training site")
+        loss = cost[ok].mean()
+        value = float(loss.detach())
+        if value < best_cost:
+            best_cost, best = value, coef.detach().clone()
+        rows.append((step, value, best_cost))
+        if progress and step % max(1, steps // 10) == 0:
+            print(f"refine_regionalization: step {step}/{steps} cost {value:.4f} (best {best_cost:.4f})", flush=True)
+        if step == steps:
+            break
+        opt.zero_grad()
+        loss.backward()
+        if not bool(torch.isfinite(coef.grad).all()):
+            raise FloatingPointError(f"refine_regionalization: non-finite gradient at step {step}")
+        opt.step()
+        with torch.no_grad():
+            coef.copy_(torch.maximum(torch.minimum(coef, box), -box))
+    tf.coef = best.numpy().copy()
+    tf.refine_curve = pd.DataFrame(rows, columns=["step", "cost", "best_cost"])
     return tf

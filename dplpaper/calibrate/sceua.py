@@ -586,15 +586,21 @@ def budget_convergence(curve: pd.DataFrame, tail: float = 0.2, tol: float = 0.00
     the first point at or after ``(1 - tail) * end`` minus the final cost (>= 0 for a minimizer), and
     ``converged`` is ``improvement <= tol`` (default 0.005 in NSE units: a further fifth of the budget
     would gain less than half a hundredth of NSE). A curve with fewer than two points is not converged.
+    A curve with a ``stage`` column (a search in stages, e.g. SCE-UA then gradient refinement) is judged
+    on its last stage, and its tail is measured over that stage alone.
     """
     if not 0 < tail < 1:
         raise ValueError(f"tail must be in (0, 1), got {tail}")
+    staged = "stage" in curve and len(curve) > 0
+    if staged:
+        curve = curve[curve["stage"] == curve["stage"].iloc[-1]]
     c = curve[[x, cost]].dropna()
     if len(c) < 2:
         return {"converged": False, "improvement": float("nan"), "tail_start": float("nan"),
                 "end": float(c[x].iloc[-1]) if len(c) else float("nan"), "tol": tol}
     end = float(c[x].iloc[-1])
-    start = (1 - tail) * end
+    first = float(c[x].iloc[0]) if staged else 0.0  # a single search is measured from its zeroth evaluation
+    start = first + (1 - tail) * (end - first)
     at = c[c[x] >= start].iloc[0]
     improvement = float(at[cost] - c[cost].iloc[-1])
     return {"converged": bool(improvement <= tol), "improvement": improvement, "tail_start": float(at[x]),

@@ -51,7 +51,8 @@ import torch
 import xarray as xr
 
 from dplpaper import metrics
-from dplpaper.calibrate.regionalization import BECK_ATTRIBUTES_CAMELS, TransferFunctions, fit_regionalization
+from dplpaper.calibrate.regionalization import (BECK_ATTRIBUTES_CAMELS, TransferFunctions, fit_regionalization,
+                                                refine_regionalization)
 from dplpaper.calibrate.sceua import budget_convergence, sceua
 from dplpaper.data import (TEST_PERIOD, TRAIN_PERIOD, basin_fractions, load_basin_list, load_camels_attributes,
                            list_caravan_basins, load_caravan, random_pub_folds)
@@ -187,6 +188,8 @@ class Case2Config:
             over basins (the baselines run once, with the first seed).
         regionalization_max_evals, regionalization_complexes: SCE-UA budget of the transfer
             functions (evaluations = model runs per training basin).
+        regionalization_refine_steps, regionalization_refine_lr: gradient refinement of the SCE-UA
+            result (:func:`run_regionalization`; 0: SCE-UA only).
         sceua_max_evals, sceua_complexes: per-basin SCE-UA budget (7 complexes in the paper).
         objective: cost of the baselines, ``"nse"`` (1 - NSE) or ``"kge"`` (1 - KGE).
         vic: the paper's configuration, gZ through an LSTM surrogate of the VIC-style model
@@ -205,6 +208,8 @@ class Case2Config:
     seeds: tuple = (0,)
     regionalization_max_evals: int = 20000
     regionalization_complexes: int = 7
+    regionalization_refine_steps: int = 0
+    regionalization_refine_lr: float = 0.05
     sceua_max_evals: int = 10000
     sceua_complexes: int = 7
     objective: str = "nse"
@@ -227,11 +232,13 @@ class Case2Config:
 
     @classmethod
     def full(cls, seed: int = 0) -> "Case2Config":
-        """All 426 basins, 100 epochs, 3 seeds, SCE-UA budgets of 20,000 (regionalization) and 10,000 (per basin)."""
+        """All 426 basins, 100 epochs, 3 seeds, SCE-UA budgets of 20,000 (regionalization, then 1,500
+        gradient steps to convergence) and 10,000 (per basin)."""
         from dplpaper.experiments.streamflow_vic import VICSettings
         return cls(mode="full", quick_data=None, seeds=(seed, seed + 1, seed + 2),
                    dpl=DPLSettings(nmul=16, epochs=100, batch_sites=100, eval_every=10, lr=1e-3),
                    regionalization_max_evals=20000, regionalization_complexes=7,
+                   regionalization_refine_steps=1500,
                    sceua_max_evals=10000, sceua_complexes=7, vic=VICSettings.full(),
                    # sized for 2 CPU cores (about 40 min per seed): LSTM 64, 30 epochs; the dPL papers used 256
                    dynamic=DPLSettings(net="dynamic", nmul=16, epochs=30, batch_sites=100, eval_every=10, lr=3e-3,
@@ -251,6 +258,8 @@ class Case3Config:
         fractions, scaling_seeds, scaling_attributes: the scaling curve (nested subsets of the
             training folds; one subset draw per seed).
         scaling_regionalization: also fit the regionalization at every share (else only at 100 %).
+        regionalization_max_evals, regionalization_complexes, regionalization_refine_steps,
+        regionalization_refine_lr: as in :class:`Case2Config`.
     """
 
     mode: str = "quick"
@@ -266,6 +275,8 @@ class Case3Config:
     seeds: tuple = (0,)
     regionalization_max_evals: int = 20000
     regionalization_complexes: int = 7
+    regionalization_refine_steps: int = 0
+    regionalization_refine_lr: float = 0.05
     objective: str = "kge"
     fractions: tuple = (0.02, 0.05, 0.125, 0.25, 0.5, 0.75, 1.0)
     scaling_seeds: tuple = (0, 1, 2)
@@ -283,10 +294,13 @@ class Case3Config:
 
     @classmethod
     def full(cls, seed: int = 0) -> "Case3Config":
-        """All 426 basins in 10 folds; 100 epochs; 3 seeds for the scaling curve."""
+        """All 426 basins in 10 folds; 100 epochs; 3 seeds for the scaling curve. The regionalization
+        of every fold: SCE-UA over its initial population and a first loop (2,000 evaluations), then
+        1,500 gradient steps to convergence (ten folds of 20,000 evaluations would take ten hours)."""
         return cls(mode="full", quick_data=None, k_folds=10, fold_seed=seed, seeds=(seed,),
                    dpl=DPLSettings(nmul=16, epochs=100, batch_sites=100, lr=1e-3),
-                   regionalization_max_evals=20000, regionalization_complexes=7,
+                   regionalization_max_evals=2000, regionalization_complexes=7,
+                   regionalization_refine_steps=1500,
                    fractions=(0.02, 0.05, 0.125, 0.25, 0.5, 0.75, 1.0), scaling_seeds=(seed, seed + 1, seed + 2))
 
 
@@ -734,6 +748,33 @@ class _CandidateRunner:
                 c = np.sqrt((r - 1) ** 2 + (beta - 1) ** 2 + (gamma - 1) ** 2)
         return np.where(self.ok[None, :] & np.isfinite(c), c, np.nan)
 
+    def torch_costs(self, theta: torch.Tensor) -> torch.Tensor:
+        """Differentiable :meth:`costs` of one candidate: ``theta [S, n_params]`` (unit cube, any float
+        dtype) -> ``[S]`` float64, NaN where :meth:`costs` gives NaN. HBV runs on its fused kernel
+        (float32), the cost in float64 with the same definitions; the denominators of basins without
+        usable observations are made safe so that their (masked) gradient is zero, not NaN."""
+        model = HBV(nmul=1, routing=self.routing)
+        sim = model(torch.from_numpy(self.forcing), theta.to(torch.float32)[:, :, None],
+                    warmup=self.warmup)["streamflow"].to(torch.float64)  # [T - warmup, S]
+        ok = torch.from_numpy(self.ok)
+        m = torch.from_numpy(self.m)
+        n = torch.from_numpy(np.where(self.ok, self.n, 1).astype(np.float64))
+        o = torch.from_numpy(self.o)
+        var_o = torch.from_numpy(np.where(self.ok, self.var_o, 1.0))
+        zero = sim.new_zeros(())
+        if self.objective == "nse":
+            c = (torch.where(m, sim - o, zero) ** 2).sum(0) / (n * var_o)
+        else:
+            mo = torch.from_numpy(np.where(self.ok, self.mo, 1.0))
+            ms = torch.where(m, sim, zero).sum(0) / n
+            sc = torch.where(m, sim - ms, zero)
+            sd_s = ((sc ** 2).sum(0) / n + 1e-20).sqrt()  # + 1e-20: a flat simulation has a finite gradient
+            cov = (sc * torch.from_numpy(self.oc)).sum(0) / n
+            sd_o = var_o.sqrt()
+            r = cov / (sd_s * sd_o)
+            c = ((r - 1) ** 2 + (ms / mo - 1) ** 2 + ((sd_s / ms.clamp_min(1e-10)) / (sd_o / mo) - 1) ** 2).sqrt()
+        return torch.where(ok & torch.isfinite(c), c, torch.full_like(c, float("nan")))
+
 
 @dataclass
 class BaselineRun:
@@ -753,12 +794,18 @@ def run_regionalization(ds: xr.Dataset, attrs: xr.Dataset, train_basins: Sequenc
                         train_period: tuple[str, str], test_period: tuple[str, str], attribute_names: Sequence[str],
                         max_evals: int = 5000, n_complexes: int = 7, objective: str = "nse", seed: int = 0,
                         warmup_days: int = 365, routing: bool = True, chunk: int = 8,
-                        progress: bool = False) -> BaselineRun:
+                        progress: bool = False, refine_steps: int = 0, refine_lr: float = 0.05) -> BaselineRun:
     """Transfer-function regionalization of HBV (one component): coefficients shared by all
     training basins, fitted with SCE-UA on the mean over training basins of ``1 - NSE`` (or
     ``1 - KGE``) over ``train_period``; then applied to ``test_basins`` over ``test_period``.
     Attributes with NaN are filled with the training basins' mean. ``chunk`` candidate
-    coefficient sets run in one model call."""
+    coefficient sets run in one model call.
+
+    ``refine_steps > 0``: the SCE-UA result is then refined by ``refine_steps`` full-batch gradient
+    steps on the same objective (:func:`~dplpaper.calibrate.regionalization.refine_regionalization`,
+    Adam, step ``refine_lr``). The learning curve then has a ``stage`` column (``"sceua"``, then
+    ``"gradient"``, whose ``epoch`` counts on from the SCE-UA evaluations, one per step) and the
+    convergence check (:func:`~dplpaper.calibrate.sceua.budget_convergence`) judges the last stage."""
     t0 = time.perf_counter()
     train_basins, test_basins = [str(b) for b in train_basins], [str(b) for b in test_basins]
     table = _hbv_table(routing)
@@ -781,12 +828,21 @@ def run_regionalization(ds: xr.Dataset, attrs: xr.Dataset, train_basins: Sequenc
     tf = fit_regionalization(a_train, site_objective, n_par, seed=seed, max_evals=max_evals,
                              candidates_batched=True, n_complexes=n_complexes, progress=progress,
                              attribute_names=list(attribute_names), param_names=table.names)
+    lc = tf.fit_result.learning_curve()
+    if refine_steps > 0:
+        def site_loss(theta: torch.Tensor) -> torch.Tensor:  # the SCE-UA objective's site costs, differentiable
+            return torch.nan_to_num(runner.torch_costs(theta), nan=0.0)
+
+        refine_regionalization(tf, a_train, site_loss, steps=refine_steps, lr=refine_lr, progress=progress)
+        rc = tf.refine_curve
+        lc = pd.concat([lc.assign(stage="sceua"), pd.DataFrame({"loop": rc["step"] + len(lc), "epoch": lc["epoch"].iloc[-1] + rc["step"],
+                                          "best_cost_mean": rc["best_cost"], "best_cost_median": rc["best_cost"],
+                                          "n_active": 1, "stage": "gradient"})], ignore_index=True)
     theta_test = tf.predict(a_test)
     te = assemble(ds, attrs, test_basins, test_period, attribute_names, norm, warmup_days, fill_basins=train_basins)
     sim = _hbv_numpy(te.forcing.numpy(), theta_test, warmup_days, routing)
     obs = te.target[warmup_days:].numpy()
     times = _period_index(ds, test_period, warmup_days)
-    lc = tf.fit_result.learning_curve() if tf.fit_result is not None else pd.DataFrame()
     return BaselineRun(metrics=score(sim, obs, test_basins), simulation=_sim_array(sim, test_basins, times, "regionalization"),
                        parameters=theta_test, transfer_functions=tf, learning_curve=lc,
                        wall_time_s=time.perf_counter() - t0)
@@ -942,7 +998,9 @@ def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Datas
     if "regionalization" in methods:
         r = run_regionalization(ds, attrs, basins, basins, config.train_period, config.test_period, config.attributes,
                                 config.regionalization_max_evals, config.regionalization_complexes, config.objective,
-                                seed0, config.warmup_days, config.dpl.routing, progress=progress)
+                                seed0, config.warmup_days, config.dpl.routing, progress=progress,
+                                refine_steps=config.regionalization_refine_steps,
+                                refine_lr=config.regionalization_refine_lr)
         name = case2_method_labels(config)["regionalization"]
         rows.append(r.metrics.assign(method=name, seed=seed0))
         sims[name], hist[name], wall[name] = r.simulation, r.learning_curve, r.wall_time_s
@@ -1071,7 +1129,8 @@ def run_pub_folds(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
                 r = run_regionalization(ds, attrs, train, test, config.period, config.period, names,
                                         config.regionalization_max_evals, config.regionalization_complexes,
                                         config.objective, seeds[0], config.warmup_days, config.dpl.routing,
-                                        progress=progress)
+                                        progress=progress, refine_steps=config.regionalization_refine_steps,
+                                        refine_lr=config.regionalization_refine_lr)
                 rows.append(r.metrics.assign(fold=i, method=f"regionalization HBV ({len(names)} attr)",
                                              attributes=label, seed=seeds[0]))
     table = pd.concat(rows, ignore_index=True)[["fold", "site", "method", "attributes", "seed", "nse", "kge", "n_obs"]]
@@ -1122,7 +1181,9 @@ def scaling_curve(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
                         reused = run_regionalization(ds, attrs, sub, test, config.period, config.period, names,
                                                      config.regionalization_max_evals, config.regionalization_complexes,
                                                      config.objective, int(s), config.warmup_days,
-                                                     config.dpl.routing).metrics
+                                                     config.dpl.routing,
+                                                     refine_steps=config.regionalization_refine_steps,
+                                                     refine_lr=config.regionalization_refine_lr).metrics
                     rows.append(reused.assign(fraction=frac, seed=s, fold=i, n_train=len(sub),
                                               method="regionalization"))
     table = pd.concat(rows, ignore_index=True)[["fraction", "seed", "fold", "n_train", "site", "method", "nse", "kge"]]
