@@ -176,6 +176,7 @@ def no_data(monkeypatch):
     (["run", "case3", "--parts", "scaling", "--methods", "dpl"], r"--parts does not include 'pub'"),
     (["run", "case2", "--seeds", "-3"], r"--seeds must be >= 0"),
     (["run", "case3", "--regionalization-evals", "0"], r"--regionalization-evals must be >= 1"),
+    (["run", "case2", "--regionalization-refine-steps", "-1"], r"--regionalization-refine-steps must be >= 0"),
 ])
 def test_run_arguments_validated_before_loading(no_data, argv, pattern, capsys):
     assert cli.main(argv) == 2

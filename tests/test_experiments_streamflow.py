@@ -48,6 +48,8 @@ def test_configs_quick_and_full():
     assert f3.k_folds == 10 and q3.k_folds < 10
     assert len(f3.attribute_sets["8"]) == 8 and len(f3.attribute_sets["27"]) == 27
     assert max(f3.fractions) == 1.0 and len(f3.scaling_seeds) > 1
+    # full-mode regionalizations end with a gradient stage (converged baselines); quick ones need not
+    assert f2.regionalization_refine_steps > 0 and f3.regionalization_refine_steps > 0
 
 
 def test_attribute_sets_exist_and_have_no_streamflow_signatures(data):
@@ -170,6 +172,51 @@ def test_regionalization_and_sceua_improve_on_their_start(data):
     sim = sf._hbv_numpy(sf.forcing_array(sub), s.parameters, WARM)
     obs = sub["streamflow"].transpose("time", "site").values[WARM:]
     np.testing.assert_allclose(metrics.nse(sim.astype(float), obs.astype(float)), s.metrics["nse"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("objective", ["nse", "kge"])
+def test_torch_costs_match_numpy_costs_and_finite_differences(data, objective):
+    """The differentiable cost of the regionalization's refinement is the SCE-UA cost (same values),
+    and its gradient matches central finite differences of the NumPy cost. No warm-up here: HBV's
+    warm-up runs without gradient (as in dPL training), so with one the gradient leaves out how the
+    parameters shape the initial states (for FC about 8 % of the derivative over two years)."""
+    ds, attrs, basins = data
+    sub = ds.sel(site=basins[:4], time=slice(TRAIN[0], TRAIN[1]))
+    f = sf.forcing_array(sub)
+    obs = sub["streamflow"].transpose("time", "site").values
+    run = sf._CandidateRunner(f, obs, 0, objective, True, 1)
+    theta = np.random.default_rng(0).uniform(0.2, 0.8, (4, 14))
+    ref = run.costs(theta[None])[0]
+    th = torch.tensor(theta, requires_grad=True)
+    c = run.torch_costs(th)
+    np.testing.assert_allclose(c.detach().numpy(), ref, rtol=2e-6, atol=1e-7)
+    c.sum().backward()
+    g = th.grad.numpy()
+    assert np.isfinite(g).all()
+    h = 1e-3
+    for s, j in [(0, 0), (1, 1), (2, 6), (3, 9), (0, 12)]:  # BETA, FC, PERC, CFMAX, ROUTA
+        up, dn = theta.copy(), theta.copy()
+        up[s, j] += h
+        dn[s, j] -= h
+        fd = (run.costs(up[None])[0, s] - run.costs(dn[None])[0, s]) / (2 * h)
+        assert g[s, j] == pytest.approx(fd, rel=0.05, abs=2e-3), (s, j, g[s, j], fd)
+
+
+def test_regionalization_refinement_lowers_the_training_cost(data):
+    ds, attrs, basins = data
+    names = list(sf.BECK_ATTRIBUTES_CAMELS)[:2]
+    kw = dict(max_evals=60, n_complexes=1, objective="nse", warmup_days=WARM)
+    plain = sf.run_regionalization(ds, attrs, basins, basins[:2], TRAIN, TEST, names, **kw)
+    ref = sf.run_regionalization(ds, attrs, basins, basins[:2], TRAIN, TEST, names, refine_steps=40, **kw)
+    lc = ref.learning_curve
+    assert list(lc["stage"].unique()) == ["sceua", "gradient"]
+    sce, grad = lc[lc["stage"] == "sceua"], lc[lc["stage"] == "gradient"]
+    # the same SCE-UA stage, then a gradient stage that starts where it ended and goes lower
+    np.testing.assert_allclose(sce["best_cost_median"], plain.learning_curve["best_cost_median"])
+    assert grad["best_cost_median"].iloc[0] == pytest.approx(sce["best_cost_median"].iloc[-1], rel=1e-5)
+    assert grad["best_cost_median"].iloc[-1] < grad["best_cost_median"].iloc[0] - 0.01
+    assert grad["epoch"].iloc[0] == sce["epoch"].iloc[-1] and len(grad) == 41
+    assert np.isfinite(ref.metrics["nse"]).all()
 
 
 def test_pub_and_scaling_tables(data, tmp_path, monkeypatch):

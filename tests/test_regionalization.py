@@ -127,3 +127,66 @@ def test_beck_attributes_exist_in_camels():
         columns |= set(f.read_text().splitlines()[0].split(";"))
     missing = [c for c in BECK_ATTRIBUTES_CAMELS if c not in columns]
     assert not missing, missing
+
+
+# ---------------------------------------------------------------- gradient refinement
+def _torch_sq_loss(target):
+    import torch
+
+    t = torch.as_tensor(target, dtype=torch.float64)
+    return lambda theta: ((theta - t) ** 2).sum(-1)
+
+
+def test_refine_recovers_the_coefficients_from_the_all_zero_start():
+    from dplpaper.calibrate.regionalization import refine_regionalization
+
+    a_tr, a_te, th_tr, th_te = synthetic(seed=2)
+    tf = TransferFunctions(3, 2).set_standardization(a_tr)
+    start = float(np.mean(np.sum((tf.predict(a_tr) - th_tr) ** 2, -1)))
+    refine_regionalization(tf, a_tr, _torch_sq_loss(th_tr), steps=400, lr=0.05)
+    curve = tf.refine_curve
+    assert list(curve.columns) == ["step", "cost", "best_cost"] and len(curve) == 401
+    assert curve["cost"].iloc[0] == pytest.approx(start)                   # step 0 is the start itself
+    assert np.all(np.diff(curve["best_cost"]) <= 0)
+    assert curve["best_cost"].iloc[-1] < 1e-4 * start
+    np.testing.assert_allclose(tf.coef, TRUE_COEF, atol=0.05)
+    assert np.abs(tf.predict(a_te) - th_te).max() < 0.02                  # unseen sites
+
+
+def test_refine_never_worsens_the_start_and_keeps_the_box():
+    from dplpaper.calibrate.regionalization import refine_regionalization
+
+    a_tr, _, th_tr, _ = synthetic(seed=3, n_train=40)
+    # the exact solution: refinement with a huge step must not leave it (best kept)
+    exact = TransferFunctions(3, 2, coef=TRUE_COEF).set_standardization(a_tr)
+    refine_regionalization(exact, a_tr, _torch_sq_loss(th_tr), steps=5, lr=5.0)
+    np.testing.assert_allclose(exact.coef, TRUE_COEF, atol=1e-12)
+    # a target outside what the box allows: slopes stay within coef_bound, intercepts within intercept_bound
+    far = TransferFunctions(3, 2).set_standardization(a_tr)
+    target = np.where(np.arange(len(a_tr))[:, None] % 2 == 0, 1.0, 0.0) * np.ones((1, 2))
+    refine_regionalization(far, a_tr, _torch_sq_loss(target), steps=200, lr=0.5, coef_bound=0.1, intercept_bound=0.2)
+    assert np.abs(far.coef[:, 1:]).max() <= 0.1 + 1e-12 and np.abs(far.coef[:, 0]).max() <= 0.2 + 1e-12
+
+
+def test_refine_skips_non_finite_sites_and_rejects_bad_losses():
+    import torch
+
+    from dplpaper.calibrate.regionalization import refine_regionalization
+
+    a_tr, _, th_tr, _ = synthetic(seed=4, n_train=30)
+    base = _torch_sq_loss(th_tr)
+
+    def with_nan(theta):
+        c = base(theta)
+        return torch.cat([c[:-1], torch.full_like(c[-1:], float("nan"))])
+
+    tf = TransferFunctions(3, 2).set_standardization(a_tr)
+    refine_regionalization(tf, a_tr, with_nan, steps=50, lr=0.05)
+    assert np.isfinite(tf.refine_curve["cost"]).all()
+    with pytest.raises(ValueError, match="shape"):
+        refine_regionalization(TransferFunctions(3, 2).set_standardization(a_tr), a_tr, lambda th: base(th)[:-1], steps=2)
+    with pytest.raises(ValueError, match="not finite for any"):
+        refine_regionalization(TransferFunctions(3, 2).set_standardization(a_tr), a_tr,
+                               lambda th: base(th) * float("nan"), steps=2)
+    with pytest.raises(ValueError, match="steps"):
+        refine_regionalization(TransferFunctions(3, 2).set_standardization(a_tr), a_tr, base, steps=0)

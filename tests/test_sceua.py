@@ -349,3 +349,23 @@ def test_budget_convergence_flat_and_rising_tails():
     assert not budget_convergence(flat.iloc[:1])["converged"]
     with pytest.raises(ValueError):
         budget_convergence(flat, tail=1.5)
+
+
+def test_budget_convergence_judges_the_last_stage():
+    import pandas as pd
+
+    from dplpaper.calibrate.sceua import budget_convergence
+    sce = pd.DataFrame({"epoch": np.linspace(0, 1000, 11), "best_cost_median": np.linspace(1.0, 0.5, 11),
+                        "stage": "sceua"})
+    assert not budget_convergence(sce.drop(columns="stage"))["converged"]       # still falling by 0.1 per fifth
+    grad = pd.DataFrame({"epoch": 1000 + np.arange(0, 101, 10.0), "stage": "gradient",
+                         "best_cost_median": 0.3 + 0.2 * np.exp(-np.arange(0, 101, 10.0) / 10)})
+    both = pd.concat([sce, grad], ignore_index=True)
+    r = budget_convergence(both)
+    # tail = the last fifth of the gradient stage (steps 80..100 of 100), not of the whole 0..1100 axis
+    assert r["tail_start"] == 1080 and r["converged"]
+    assert r["improvement"] == pytest.approx(0.2 * (np.exp(-8) - np.exp(-10)))
+    # a gradient stage still falling is not converged, whatever came before
+    steep = both.copy()
+    steep.loc[steep["stage"] == "gradient", "best_cost_median"] = np.linspace(0.5, 0.3, 11)
+    assert not budget_convergence(steep)["converged"]

@@ -752,7 +752,9 @@ class _CandidateRunner:
         """Differentiable :meth:`costs` of one candidate: ``theta [S, n_params]`` (unit cube, any float
         dtype) -> ``[S]`` float64, NaN where :meth:`costs` gives NaN. HBV runs on its fused kernel
         (float32), the cost in float64 with the same definitions; the denominators of basins without
-        usable observations are made safe so that their (masked) gradient is zero, not NaN."""
+        usable observations are made safe so that their (masked) gradient is zero, not NaN. As in
+        dPL training, the warm-up runs without gradient: the gradient leaves out the parameters'
+        effect on the initial states."""
         model = HBV(nmul=1, routing=self.routing)
         sim = model(torch.from_numpy(self.forcing), theta.to(torch.float32)[:, :, None],
                     warmup=self.warmup)["streamflow"].to(torch.float64)  # [T - warmup, S]
