@@ -1111,8 +1111,10 @@ def run_pub_folds(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
                   fold_indices: Sequence[int] | None = None) -> pd.DataFrame:
     """k-fold PUB: for every fold, train on the other folds and test on it, for each attribute
     set (dPL) and each of ``config.regionalization_sets`` (regionalization); held-out basins
-    pooled. Returns a long table ``fold, site, method, attributes, seed, nse, kge, n_obs``
-    (and writes ``results/case3/pub_metrics_<mode><tag>.csv``). ``progress``: a bar over folds.
+    pooled. Returns a long table ``fold, site, method, attributes, seed, nse, kge, n_obs`` and, with
+    the regionalization, ``budget_converged, tail_improvement`` (its fit's
+    :func:`~dplpaper.calibrate.sceua.budget_convergence` on that fold; empty on dPL rows), and writes
+    ``results/case3/pub_metrics_<mode><tag>.csv``. ``progress``: a bar over folds.
     ``fold_indices``: test only these folds (the others still train; default all)."""
     seeds = config.seeds if seed is None else (seed,)
     rows = []
@@ -1133,9 +1135,14 @@ def run_pub_folds(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
                                         config.objective, seeds[0], config.warmup_days, config.dpl.routing,
                                         progress=progress, refine_steps=config.regionalization_refine_steps,
                                         refine_lr=config.regionalization_refine_lr)
+                conv = budget_convergence(r.learning_curve)
                 rows.append(r.metrics.assign(fold=i, method=f"regionalization HBV ({len(names)} attr)",
-                                             attributes=label, seed=seeds[0]))
-    table = pd.concat(rows, ignore_index=True)[["fold", "site", "method", "attributes", "seed", "nse", "kge", "n_obs"]]
+                                             attributes=label, seed=seeds[0], budget_converged=conv["converged"],
+                                             tail_improvement=conv["improvement"]))
+    cols = ["fold", "site", "method", "attributes", "seed", "nse", "kge", "n_obs"]
+    table = pd.concat(rows, ignore_index=True)
+    # the regionalization's rows say whether its search converged on that fold (dPL rows: empty)
+    table = table[cols + [c for c in ("budget_converged", "tail_improvement") if c in table]]
     if write:
         table.to_csv(results_dir("case3") / f"pub_metrics_{config.mode}{tag}.csv", index=False)
     return table
