@@ -39,3 +39,78 @@ def test_case2_full_claims_pair_basins_and_need_converged_baselines(tmp_path, mo
     medians, _ = ar.case2_archive("daymet")
     assert not ar._converged(medians, lab["sceua"]) and ar._converged(medians, lab["regionalization"])
     assert not ar._converged(medians, "unknown method")
+
+
+def test_case2_later_run_supersedes_an_earlier_one(tmp_path, monkeypatch):
+    """The regionalization refined to convergence (its own archive) replaces the SCE-UA-only row."""
+    monkeypatch.setenv("DPLPAPER_ARCHIVE", str(tmp_path))
+    lab = sf.case2_method_labels(sf.Case2Config.full())
+    sites = [f"{i:08d}" for i in range(10)]
+    reg = lab["regionalization"]
+    _write(tmp_path, "full_daymet_baselines", [dict(site=b, method=reg, seed=0, nse=0.1, kge=0.1) for b in sites],
+           [dict(method=reg, median_nse=0.1, median_kge=0.1, n_basins=10, n_seeds=1, budget_converged=False)])
+    _write(tmp_path, "full_daymet_regionalization", [dict(site=b, method=reg, seed=0, nse=0.3, kge=0.3) for b in sites],
+           [dict(method=reg, median_nse=0.3, median_kge=0.3, n_basins=10, n_seeds=1, budget_converged=True)])
+    medians, scores = ar.case2_archive("daymet")
+    assert list(medians.index) == [reg] and medians.loc[reg, "median_nse"] == 0.3
+    assert (scores[reg] == 0.3).all() and ar._converged(medians, reg)
+
+
+def _pub_table(cfg, gain, converged, n=40, folds=4, seed=0):
+    lab = sf.case3_method_labels(cfg)
+    rng = np.random.default_rng(seed)
+    base = rng.uniform(0.2, 0.6, n)
+    rows = []
+    for i in range(n):
+        f = i % folds
+        rows.append(dict(fold=f, site=f"{i:08d}", method=lab["regionalization_8"], attributes="8", seed=0,
+                         nse=base[i], kge=base[i], budget_converged=converged, tail_improvement=0.001))
+        rows.append(dict(fold=f, site=f"{i:08d}", method=lab["dpl_8"], attributes="8", seed=0,
+                         nse=base[i] + gain, kge=base[i] + gain + 0.01 * rng.standard_normal()))
+        rows.append(dict(fold=f, site=f"{i:08d}", method=lab["dpl_27"], attributes="27", seed=0,
+                         nse=base[i] + gain, kge=base[i] + gain - 0.05))
+    return pd.DataFrame(rows)
+
+
+def test_pub_claims_pair_held_out_basins_and_need_converged_folds():
+    cfg = sf.Case3Config.full()
+    lab = sf.case3_method_labels(cfg)
+    assert lab == {"dpl_8": "dPL gA+HBV (8 attr)", "dpl_27": "dPL gA+HBV (27 attr)",
+                   "regionalization_8": "regionalization HBV (8 attr)"}
+    claims = ar.pub_claims(_pub_table(cfg, 0.1, True), cfg, "full", "test")
+    reg, att = claims
+    assert reg.replicated == "yes" and "converged on every fold" in reg.note and "n=40" in reg.ours
+    assert "folds [0, 1, 2, 3]" in reg.note and reg.paper == "0.56 vs 0.48"
+    assert att.replicated == "no"                                   # 27 attributes worse by 0.05 here
+    # one fold not converged: at most "partly"; quick mode: at most "partly"; no gain: "no"
+    t = _pub_table(cfg, 0.1, True)
+    t.loc[(t["fold"] == 2) & t["method"].str.startswith("regionalization"), "budget_converged"] = False
+    assert ar.pub_claims(t, cfg, "full", "test")[0].replicated == "partly"
+    assert ar.pub_claims(t.drop(columns="budget_converged"), cfg, "full", "test")[0].replicated == "partly"
+    assert ar.pub_claims(_pub_table(cfg, 0.1, True), cfg, "quick", "test")[0].replicated == "partly"
+    assert ar.pub_claims(_pub_table(cfg, -0.1, True), cfg, "full", "test")[0].replicated == "no"
+    # a table without the regionalization: only the attribute claim
+    only_dpl = _pub_table(cfg, 0.1, True)
+    only_dpl = only_dpl[~only_dpl["method"].str.startswith("regionalization")]
+    assert [c.claim for c in ar.pub_claims(only_dpl, cfg, "full", "test")] == [
+        "median held-out KGE, dPL with 27 vs 8 attributes (PUB)"]
+
+
+def test_case3_full_claims_from_archives(tmp_path, monkeypatch):
+    import pytest
+
+    monkeypatch.setenv("DPLPAPER_ARCHIVE", str(tmp_path))
+    cfg = sf.Case3Config.full()
+    t = _pub_table(cfg, 0.1, True)
+    d = tmp_path / "case3"
+    d.mkdir()
+    reg = t["method"].str.startswith("regionalization")
+    t[~reg].drop(columns=["budget_converged", "tail_improvement"]).to_csv(d / "pub_metrics_full_daymet_dpl.csv", index=False)
+    t[reg].to_csv(d / "pub_metrics_full_daymet_reg.csv", index=False)
+    table, provs = ar.case3_archive("daymet")
+    assert len(table) == len(t) and provs == [{}, {}] and table["site"].str.len().eq(8).all()
+    claims = ar.case3_full_claims()
+    assert [c.replicated for c in claims] == ["yes", "no"] and all("daymet forcing" in c.note for c in claims)
+    assert ar.case3_archive("era5land") == (None, [])
+    with pytest.raises(ValueError, match="forcing"):
+        ar.case3_archive("nldas")

@@ -65,7 +65,7 @@ __all__ = [
     "ATTRIBUTES_27", "BECK_ATTRIBUTES_CAMELS", "PUB_PERIOD", "FORCING_VARS", "LOG_ATTRIBUTES",
     "TrainerSettings", "DPLSettings", "Case2Config", "Case3Config", "DPLRun", "BaselineRun",
     "FORCINGS", "camels_caravan_basins", "load_streamflow_data", "load_daymet_forcing", "forcing_array", "attribute_matrix", "fit_attribute_normalizer",
-    "assemble", "build_dpl_model", "forcing_normalizer", "with_forcing_series", "run_lstm", "LSTMSettings", "DPL_NETS", "score", "run_dpl_hbv", "run_regionalization", "run_sceua_hbv",
+    "assemble", "build_dpl_model", "case3_method_labels", "forcing_normalizer", "with_forcing_series", "run_lstm", "LSTMSettings", "DPL_NETS", "score", "run_dpl_hbv", "run_regionalization", "run_sceua_hbv",
     "pub_folds_for", "run_pub_folds", "scaling_curve", "scaling_summary", "matching_share", "pub_medians",
     "scaling_phases",
     "median_table", "run_case2", "forcing_comparison", "forcing_table", "case2_method_labels", "basin_medians",
@@ -933,6 +933,16 @@ def case2_method_labels(config: Case2Config) -> dict[str, str]:
     return labels
 
 
+def case3_method_labels(config: Case3Config) -> dict[str, str]:
+    """Method id -> display label of Case 3's PUB tables: ``dpl_<set>`` for every attribute set and
+    ``regionalization_<set>`` for every regionalization set (e.g. ``dpl_8``, ``dpl_27``,
+    ``regionalization_8``), so that callers select rows by id, not by parsing labels."""
+    labels = {f"dpl_{k}": f"dPL gA+HBV ({len(v)} attr)" for k, v in config.attribute_sets.items()}
+    labels.update({f"regionalization_{k}": f"regionalization HBV ({len(config.attribute_sets[k])} attr)"
+                   for k in config.regionalization_sets})
+    return labels
+
+
 def basin_medians(table: pd.DataFrame, score: str = "nse") -> dict[str, pd.Series]:
     """Per method, each basin's ``score`` (median over seeds) from a long metrics table
     (``site, method, seed, <score>``, e.g. an archived ``metrics_*.csv``): method -> Series by site."""
@@ -1117,6 +1127,7 @@ def run_pub_folds(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
     ``results/case3/pub_metrics_<mode><tag>.csv``. ``progress``: a bar over folds.
     ``fold_indices``: test only these folds (the others still train; default all)."""
     seeds = config.seeds if seed is None else (seed,)
+    labels = case3_method_labels(config)
     rows = []
     for i, test in _folds_progress(folds, progress, "PUB folds"):
         if fold_indices is not None and i not in fold_indices:
@@ -1127,7 +1138,7 @@ def run_pub_folds(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
                 for s in seeds:
                     r = run_dpl_hbv(ds, attrs, train, test, config.period, config.period, names, config.dpl, s,
                                     config.warmup_days)
-                    rows.append(r.metrics.assign(fold=i, method=f"dPL gA+HBV ({len(names)} attr)", attributes=label,
+                    rows.append(r.metrics.assign(fold=i, method=labels[f"dpl_{label}"], attributes=label,
                                                  seed=s))
             if "regionalization" in methods and label in config.regionalization_sets:
                 r = run_regionalization(ds, attrs, train, test, config.period, config.period, names,
@@ -1136,7 +1147,7 @@ def run_pub_folds(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
                                         progress=progress, refine_steps=config.regionalization_refine_steps,
                                         refine_lr=config.regionalization_refine_lr)
                 conv = budget_convergence(r.learning_curve)
-                rows.append(r.metrics.assign(fold=i, method=f"regionalization HBV ({len(names)} attr)",
+                rows.append(r.metrics.assign(fold=i, method=labels[f"regionalization_{label}"],
                                              attributes=label, seed=seeds[0], budget_converged=conv["converged"],
                                              tail_improvement=conv["improvement"]))
     cols = ["fold", "site", "method", "attributes", "seed", "nse", "kge", "n_obs"]
