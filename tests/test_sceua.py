@@ -369,3 +369,15 @@ def test_budget_convergence_judges_the_last_stage():
     steep = both.copy()
     steep.loc[steep["stage"] == "gradient", "best_cost_median"] = np.linspace(0.5, 0.3, 11)
     assert not budget_convergence(steep)["converged"]
+
+
+def test_budget_convergence_on_a_coarse_curve_measures_the_whole_tail():
+    """Points only every ~500 evaluations: the tail (last 20 %) starts at the last point before it,
+    so a curve that fell in its last loop is not called converged."""
+    import pandas as pd
+
+    from dplpaper.calibrate.sceua import budget_convergence
+    coarse = pd.DataFrame({"epoch": [506.0, 1012, 1518, 2024, 2530, 2670],
+                           "best_cost_median": [0.9, 0.85, 0.82, 0.80, 0.78, 0.77]})
+    r = budget_convergence(coarse)
+    assert r["tail_start"] == 2024 and r["improvement"] == pytest.approx(0.03) and not r["converged"]

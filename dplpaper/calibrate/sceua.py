@@ -583,7 +583,7 @@ def budget_convergence(curve: pd.DataFrame, tail: float = 0.2, tol: float = 0.00
     ``curve``: a learning curve with an evaluation axis ``x`` (e.g. :meth:`SCEUAResult.learning_curve`:
     ``epoch`` = evaluations per site) and a cost column (median best cost over sites, e.g. 1 - NSE).
     Returns ``{"converged", "improvement", "tail_start", "end", "tol"}``: ``improvement`` is the cost at
-    the first point at or after ``(1 - tail) * end`` minus the final cost (>= 0 for a minimizer), and
+    the last point at or before ``(1 - tail) * end`` minus the final cost (>= 0 for a minimizer), and
     ``converged`` is ``improvement <= tol`` (default 0.005 in NSE units: a further fifth of the budget
     would gain less than half a hundredth of NSE). A curve with fewer than two points is not converged.
     A curve with a ``stage`` column (a search in stages, e.g. SCE-UA then gradient refinement) is judged
@@ -601,7 +601,9 @@ def budget_convergence(curve: pd.DataFrame, tail: float = 0.2, tol: float = 0.00
     end = float(c[x].iloc[-1])
     first = float(c[x].iloc[0]) if staged else 0.0  # a single search is measured from its zeroth evaluation
     start = first + (1 - tail) * (end - first)
-    at = c[c[x] >= start].iloc[0]
+    # the best cost known when the tail began: the last point at or before its start (a coarse curve,
+    # e.g. one point per SCE-UA loop, must not shrink the tail to its last point)
+    at = c[c[x] <= start].iloc[-1]
     improvement = float(at[cost] - c[cost].iloc[-1])
     return {"converged": bool(improvement <= tol), "improvement": improvement, "tail_start": float(at[x]),
             "end": end, "tol": tol}

@@ -224,7 +224,7 @@ class Case2Config:
         from dplpaper.experiments.streamflow_vic import VICSettings
         return cls(mode="quick", quick_data=True, seeds=(seed,),
                    dpl=DPLSettings(nmul=16, epochs=50, batch_sites=40, eval_every=10, lr=3e-3),
-                   regionalization_max_evals=4000, regionalization_complexes=2,
+                   regionalization_max_evals=4000, regionalization_complexes=2, regionalization_refine_steps=300,
                    sceua_max_evals=3000, sceua_complexes=7, vic=VICSettings.quick(),
                    dynamic=DPLSettings(net="dynamic", nmul=16, epochs=10, batch_sites=40, eval_every=5, lr=3e-3,
                                        lstm_hidden=32),
@@ -289,7 +289,7 @@ class Case3Config:
         """The shipped 40 basins in 4 folds (10 held out each), short budgets."""
         return cls(mode="quick", quick_data=True, k_folds=4, fold_seed=seed, seeds=(seed,),
                    dpl=DPLSettings(nmul=16, epochs=30, batch_sites=40, lr=3e-3),
-                   regionalization_max_evals=2000, regionalization_complexes=2,
+                   regionalization_max_evals=2000, regionalization_complexes=2, regionalization_refine_steps=300,
                    fractions=(0.125, 0.25, 0.5, 1.0), scaling_seeds=(seed,))
 
     @classmethod
