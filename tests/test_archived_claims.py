@@ -114,3 +114,39 @@ def test_case3_full_claims_from_archives(tmp_path, monkeypatch):
     assert ar.case3_archive("era5land") == (None, [])
     with pytest.raises(ValueError, match="forcing"):
         ar.case3_archive("nldas")
+
+
+def _scaling_table(curve, n=60, seeds=(0, 1), seed=0):
+    rng = np.random.default_rng(seed)
+    base = rng.uniform(0.2, 0.6, n)
+    rows = []
+    for f, gain in curve.items():
+        for s in seeds:
+            for i in range(n):
+                v = base[i] + gain + 0.002 * rng.standard_normal()
+                rows.append(dict(fraction=f, seed=s, fold=i % 3, n_train=int(300 * f), site=f"{i:08d}",
+                                 method="dPL", nse=v, kge=v))
+    return pd.DataFrame(rows), pd.Series(base, index=[f"{i:08d}" for i in range(n)])
+
+
+def test_scaling_claims_shape_and_matching_share():
+    steep, base = _scaling_table({0.02: 0.0, 0.25: 0.15, 1.0: 0.2})
+    shape, match = ar.scaling_claims(steep, "full", "test", regionalization=base + 0.1, regionalization_converged=True)
+    assert shape.replicated == "yes" and "gain to 25 %" in shape.ours and shape.paper.startswith("0.38")
+    assert match.replicated == "yes" and match.ours.startswith("25 %")       # 0.15 >= 0.1 first at 25 %
+    # not converged, or quick: at most "partly"
+    assert ar.scaling_claims(steep, "full", "t", base + 0.1, False)[1].replicated == "partly"
+    assert [c.replicated for c in ar.scaling_claims(steep, "quick", "t", base + 0.1, True)] == ["partly", "partly"]
+    # a late rise as large as the early one is not the paper's shape; a falling curve is a "no"
+    linear, _ = _scaling_table({0.02: 0.0, 0.25: 0.05, 1.0: 0.2})
+    c = ar.scaling_claims(linear, "full", "t")[0]
+    assert c.replicated == "partly" and "not smaller" in c.note
+    falling, _ = _scaling_table({0.02: 0.1, 0.25: 0.05, 1.0: 0.0})
+    assert ar.scaling_claims(falling, "full", "t")[0].replicated == "no"
+    # never reaching the regionalization: "no"; reaching it at the first share: said so
+    assert ar.scaling_claims(steep, "full", "t", base + 0.5, True)[1].replicated == "no"
+    first = ar.scaling_claims(steep, "full", "t", base - 0.1, True)[1]
+    assert "smallest share" in first.ours and first.replicated == "yes"
+    # no split share in the table: no shape claim
+    two, _ = _scaling_table({0.02: 0.0, 1.0: 0.2})
+    assert ar.scaling_claims(two, "full", "t") == []
