@@ -41,6 +41,8 @@ class Claim:
         note: anything a reader must know (e.g. different forcing or period).
         timing: True when the verdict rests on wall-clock time, which depends on the machine and
             its load; such rows are shown but left out of the checked (nbval) summaries.
+        key: a stable identifier (e.g. ``"full_daymet_dpl_8_vs_regionalization_8"``) for code that
+            picks a claim (key results, tests) without parsing its text; not shown in the book.
     """
 
     case: str
@@ -53,6 +55,7 @@ class Claim:
     notebook: str
     note: str = ""
     timing: bool = False
+    key: str = ""
 
     def __post_init__(self) -> None:
         if self.replicated not in {"yes", "no", "partly", "n/a"}:
@@ -209,3 +212,41 @@ def archived(case: str, name: str, folder: Path | None = None) -> tuple[pd.DataF
     prov_path = dest / f"provenance_{path.stem}.json"
     prov = json.loads(prov_path.read_text()) if prov_path.exists() else None
     return pd.read_csv(path, dtype={"site": str}), prov
+
+
+def describe_provenance(prov: dict | None) -> str:
+    """One or two lines on how an archived run was made (:func:`provenance`, or a device run's
+    collected provenance): command, commit, finish time, data, budgets and where/how long it ran.
+    Only the fields present are named."""
+    if not prov:
+        return "no provenance recorded"
+    head = f"`{prov.get('command', '?')}`"
+    bits = []
+    if prov.get("git_commit"):
+        bits.append(f"commit {prov['git_commit'][:10]}" + (" (with local changes)" if prov.get("git_dirty") else ""))
+    if prov.get("finished_utc"):
+        bits.append(f"finished {prov['finished_utc']}")
+    if "n_basins" in prov:
+        bits.append(f"{prov['n_basins']} basins" + (f" in {prov['k_folds']} folds" if "k_folds" in prov else ""))
+    if "folds" in prov:
+        bits.append(f"tested folds {prov['folds']}")
+    for key, name in (("seeds", "seeds"), ("scaling_seeds", "scaling seeds"), ("forcing", "forcing")):
+        if key in prov:
+            bits.append(f"{name} {prov[key]}")
+    if "dpl_epochs" in prov and "dpl" in str(prov.get("methods", "dpl")):
+        bits.append(f"dPL {prov['dpl_epochs']} epochs")
+    no_reg = prov.get("parts") == ["scaling"] and not prov.get("scaling_baseline", True)
+    if "regionalization" in str(prov.get("methods", "")) and not no_reg:
+        reg = f"regionalization {prov.get('regionalization_max_evals', '?')} SCE-UA evaluations"
+        if prov.get("regionalization_refine_steps"):
+            reg += f" + {prov['regionalization_refine_steps']} gradient steps"
+        bits.append(reg)
+    if "wall_time_per_run_s" in prov:
+        w = prov["wall_time_per_run_s"]
+        bits.append(f"{prov.get('n_runs', len(w))} runs of {min(w) / 60:.1f}-{max(w) / 60:.1f} min, "
+                    f"{prov.get('threads_per_run', '?')} thread each, side by side on {prov.get('cpu_count', '?')} "
+                    "CPU cores")
+    elif "wall_time_s" in prov:
+        bits.append(f"{prov['wall_time_s'] / 60:.0f} min on {prov.get('cpu_count', '?')} CPU cores")
+    return head + "\n  " + ", ".join(bits)
+

@@ -32,6 +32,7 @@ def test_case2_full_claims_pair_basins_and_need_converged_baselines(tmp_path, mo
             dict(method=lab["sceua"], median_nse=0.7, median_kge=0.4, n_basins=60, n_seeds=1, budget_converged=False)])
     claims = {c.claim: c for c in ar.case2_full_claims()}
     c = claims["median test NSE, dPL HBV gA vs regionalization HBV (archived full run)"]
+    assert c.key == "full_daymet_dpl_vs_regionalization"
     assert c.replicated == "yes" and "converged" in c.note and c.mode == "full" and "gain +0.11" in c.ours
     ref = claims[f"median test NSE, {lab['dpl']} (archived full run)"]
     assert ref.replicated == "n/a" and "mean of 3 seeds" in ref.ours
@@ -80,6 +81,7 @@ def test_pub_claims_pair_held_out_basins_and_need_converged_folds():
     claims = ar.pub_claims(_pub_table(cfg, 0.1, True), cfg, "full", "test")
     reg, att = claims
     assert reg.replicated == "yes" and "converged on every fold" in reg.note and "n=40" in reg.ours
+    assert (reg.key, att.key) == ("dpl_8_vs_regionalization_8", "dpl_27_vs_dpl_8")
     assert "folds [0, 1, 2, 3]" in reg.note and reg.paper == "0.56 vs 0.48"
     assert att.replicated == "no"                                   # 27 attributes worse by 0.05 here
     # one fold not converged: at most "partly"; quick mode: at most "partly"; no gain: "no"
@@ -111,6 +113,7 @@ def test_case3_full_claims_from_archives(tmp_path, monkeypatch):
     assert len(table) == len(t) and provs == [{}, {}] and table["site"].str.len().eq(8).all()
     claims = ar.case3_full_claims()
     assert [c.replicated for c in claims] == ["yes", "no"] and all("daymet forcing" in c.note for c in claims)
+    assert [c.key for c in claims] == ["full_daymet_dpl_8_vs_regionalization_8", "full_daymet_dpl_27_vs_dpl_8"]
     assert ar.case3_archive("era5land") == (None, [])
     with pytest.raises(ValueError, match="forcing"):
         ar.case3_archive("nldas")
@@ -134,6 +137,7 @@ def test_scaling_claims_shape_and_matching_share():
     shape, match = ar.scaling_claims(steep, "full", "test", regionalization=base + 0.1, regionalization_converged=True)
     assert shape.replicated == "yes" and "gain to 25 %" in shape.ours and shape.paper.startswith("0.38")
     assert match.replicated == "yes" and match.ours.startswith("25 %")       # 0.15 >= 0.1 first at 25 %
+    assert (shape.key, match.key) == ("scaling_shape", "scaling_matching_share")
     # not converged, or quick: at most "partly"
     assert ar.scaling_claims(steep, "full", "t", base + 0.1, False)[1].replicated == "partly"
     assert [c.replicated for c in ar.scaling_claims(steep, "quick", "t", base + 0.1, True)] == ["partly", "partly"]

@@ -62,3 +62,18 @@ def test_code_inputs_folded_in_the_book(path: Path):
     nb = nbformat.read(path, as_version=4)
     bare = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "hide-input" not in c.metadata.get("tags", [])]
     assert not bare, f"{path.name}: code cells {bare} lack the 'hide-input' tag"
+
+
+#: notebooks whose claims and verdicts come from library code (issue 14); the rest are being moved
+CLAIMS_FROM_LIBRARY = ("01_camels_basin", "30_case3_pub", "31_case3_scaling", "40_performance", "90_paper_vs_package")
+#: what such a notebook must not do itself: build claims, judge, write tables, parse method labels
+NOT_IN_NOTEBOOKS = ("Claim(", "verdict(", ".to_csv(", "lambda", ".startswith(", ".endswith(")
+
+
+@pytest.mark.parametrize("name", CLAIMS_FROM_LIBRARY)
+def test_notebook_only_calls_and_plots(name: str):
+    path = next(p for p in NOTEBOOKS if p.stem == name)
+    nb = nbformat.read(path, as_version=4)
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    found = [s for s in NOT_IN_NOTEBOOKS if s in code]
+    assert not found, f"{name}: {found} belong in library code (dplpaper.experiments.archived, dplpaper.verdicts)"

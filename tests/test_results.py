@@ -58,3 +58,24 @@ def test_claims_html_is_a_coloured_escaped_table():
     assert claims_html(df) == html                                          # stable ids
     with pytest.raises(ValueError, match="columns"):
         claims_html(df.drop(columns="note"))
+
+
+def test_describe_provenance_names_what_is_recorded():
+    from dplpaper.results import describe_provenance
+
+    assert describe_provenance(None) == "no provenance recorded"
+    cli = {"command": "dplpaper run case3 --mode full", "git_commit": "a" * 40, "git_dirty": True,
+           "finished_utc": "2026-12-01T01:00:00+00:00", "n_basins": 426, "k_folds": 10, "folds": [0, 1],
+           "methods": ["regionalization"], "regionalization_max_evals": 2000, "regionalization_refine_steps": 1500,
+           "wall_time_s": 3600.0, "cpu_count": 2}
+    text = describe_provenance(cli)
+    for part in ("`dplpaper run case3 --mode full`", "commit aaaaaaaaaa (with local changes)", "426 basins in 10 folds",
+                 "tested folds [0, 1]", "2000 SCE-UA evaluations + 1500 gradient steps", "60 min on 2 CPU cores"):
+        assert part in text, part
+    assert "dPL" not in text
+    device = {"command": "bash x.sh", "n_runs": 2, "wall_time_per_run_s": [60.0, 120.0], "threads_per_run": 1,
+              "cpu_count": 16, "methods": ["dpl"], "dpl_epochs": 100}
+    text = describe_provenance(device)
+    assert "2 runs of 1.0-2.0 min, 1 thread each, side by side on 16 CPU cores" in text and "dPL 100 epochs" in text
+    scaling = dict(cli, parts=["scaling"], scaling_baseline=False, methods=["dpl", "regionalization"], dpl_epochs=100)
+    assert "SCE-UA" not in describe_provenance(scaling)

@@ -84,6 +84,7 @@ def case2_full_claims() -> list[Claim]:
         if medians is None:
             continue
         reg = labels["regionalization"]
+        ids = {v: k for k, v in labels.items()}
         pairs = [(labels["dpl"], reg, "median test NSE, dPL HBV gA vs regionalization HBV (archived full run)",
                   "0.44 vs 0.32 (VIC)", "same model (HBV) on both sides"),
                  (labels["dpl"], labels["sceua"], "median test NSE, dPL HBV gA (16 components) vs per-basin SCE-UA "
@@ -101,7 +102,7 @@ def case2_full_claims() -> list[Claim]:
             conv = _converged(medians, base)
             r = compare_paired(*_pair(scores, ours, base), "full", baseline_converged=conv)
             out.append(Claim(case="Case 2", claim=claim, paper=paper, ours=r.summary(), replicated=r.verdict,
-                             data="real", mode="full", notebook=_NB,
+                             data="real", mode="full", notebook=_NB, key=f"full_{forcing}_{ids[ours]}_vs_{ids[base]}",
                              note=f"{forcing} forcing; {note}; baseline budget "
                                   f"{'converged' if conv else 'not shown converged'}; {r.reason}; book/full_runs/case2"))
         if forcing == "daymet":
@@ -113,6 +114,7 @@ def case2_full_claims() -> list[Claim]:
                     out.append(Claim(case="Case 2", claim=f"median test NSE, {k} (archived full run)", paper="n/a",
                                      ours=f"{row['median_nse']:.3f} (mean of {int(row['n_seeds'])} seeds{sd})",
                                      replicated="n/a", data="real", mode="full", notebook=_NB,
+                                     key=f"full_{forcing}_{key}_median_nse",
                                      note=f"{int(row['n_basins'])} basins, Daymet; published on the same periods: "
                                           "dPL-HBV 0.75, LSTM 0.74 (dplpaper.experiments.published)"))
     return out
@@ -145,7 +147,7 @@ def _fold_converged(table: pd.DataFrame, label: str) -> bool:
 
 
 def pub_claims(table: pd.DataFrame, config, mode: str, note: str, score: str = "kge",
-               notebook: str = _NB3) -> list[Claim]:
+               notebook: str = _NB3, key_prefix: str = "") -> list[Claim]:
     """Case 3's PUB claims from a PUB table (:func:`~dplpaper.experiments.streamflow.run_pub_folds`),
     paired by held-out basin (each basin's ``score`` is its median over seeds):
 
@@ -156,6 +158,7 @@ def pub_claims(table: pd.DataFrame, config, mode: str, note: str, score: str = "
        the claim is "no overfitting", any reliable gain counts).
 
     ``config``: the :class:`~dplpaper.experiments.streamflow.Case3Config` whose labels the table uses.
+    Claim keys: ``<key_prefix>dpl_<set>_vs_regionalization_<set>`` and ``<key_prefix>dpl_27_vs_dpl_8``.
     """
     from dplpaper.experiments.streamflow import basin_medians, case3_method_labels
 
@@ -171,7 +174,7 @@ def pub_claims(table: pd.DataFrame, config, mode: str, note: str, score: str = "
         r = compare_paired(*_pair(scores, dpl, reg), mode, baseline_converged=conv)
         out.append(Claim(case="Case 3", claim=f"median held-out {score.upper()}, {dpl} vs {reg} (PUB)",
                          paper="0.56 vs 0.48", ours=r.summary(), replicated=r.verdict, data="real", mode=mode,
-                         notebook=notebook,
+                         notebook=notebook, key=f"{key_prefix}dpl_{reg_id.split('_', 1)[1]}_vs_{reg_id}",
                          note=f"{note}; held-out basins of folds {folds}; baseline "
                               f"{'converged on every fold' if conv else 'not shown converged'}; {r.reason}"))
     d8, d27 = labels.get("dpl_8"), labels.get("dpl_27")
@@ -179,7 +182,7 @@ def pub_claims(table: pd.DataFrame, config, mode: str, note: str, score: str = "
         r = compare_paired(*_pair(scores, d27, d8), mode, margin=0.0)
         out.append(Claim(case="Case 3", claim=f"median held-out {score.upper()}, dPL with 27 vs 8 attributes (PUB)",
                          paper="0.59 vs 0.56", ours=r.summary(), replicated=r.verdict, data="real", mode=mode,
-                         notebook=notebook, note=f"{note}; {r.reason}"))
+                         notebook=notebook, note=f"{note}; {r.reason}", key=f"{key_prefix}dpl_27_vs_dpl_8"))
     return out
 
 
@@ -195,7 +198,7 @@ def case3_full_claims() -> list[Claim]:
             continue
         n = table["site"].nunique()
         out += pub_claims(table, cfg, "full", f"archived full run, {n} CAMELS basins, {cfg.k_folds} folds, "
-                                              f"{forcing} forcing; book/full_runs/case3")
+                                              f"{forcing} forcing; book/full_runs/case3", key_prefix=f"full_{forcing}_")
     return out
 
 
@@ -210,7 +213,7 @@ def _share_scores(table: pd.DataFrame, fraction: float, score: str) -> pd.Series
 
 def scaling_claims(table: pd.DataFrame, mode: str, note: str, regionalization: pd.Series | None = None,
                    regionalization_converged: bool = False, score: str = "kge", split: float = 0.25,
-                   notebook: str = _NB31) -> list[Claim]:
+                   notebook: str = _NB31, key_prefix: str = "") -> list[Claim]:
     """The scaling curve's claims (paper: held-out KGE 0.38 at 2 % -> 0.54 at 25 %, slower after; dPL
     matches Beck20's full-data KGE with ~12.5 % of the basins), paired by held-out basin.
 
@@ -227,6 +230,8 @@ def scaling_claims(table: pd.DataFrame, mode: str, note: str, regionalization: p
     2. *Matching share*: the smallest share at which dPL's paired median difference to the
        regionalization is not negative. "yes" in full mode, with a converged baseline, at a share of
        at most 25 % (about twice the paper's 12.5 %); "no" if no share matches; "partly" otherwise.
+
+    Claim keys: ``<key_prefix>scaling_shape`` and ``<key_prefix>scaling_matching_share``.
     """
     from dplpaper.experiments.streamflow import scaling_summary
     from dplpaper.verdicts import compare_paired
@@ -254,7 +259,7 @@ def scaling_claims(table: pd.DataFrame, mode: str, note: str, regionalization: p
                 f"paired gain to {100 * split:g} % {early.median_diff:+.3f} [{early.ci_low:+.3f}, {early.ci_high:+.3f}]")
         out.append(Claim(case="Case 3", claim=f"PUB scaling: steep, then slower rise of median held-out {score.upper()}",
                          paper="0.38 (2 %) -> 0.54 (25 %), slower after", ours=ours, replicated=v, data="real",
-                         mode=mode, notebook=notebook, note=f"{note}; {why}"))
+                         mode=mode, notebook=notebook, note=f"{note}; {why}", key=f"{key_prefix}scaling_shape"))
     if regionalization is not None and shares:
         match, cmp = None, None
         for f in shares:
@@ -278,7 +283,8 @@ def scaling_claims(table: pd.DataFrame, mode: str, note: str, regionalization: p
                 ours = f"<= {ours} (already at the smallest share tried)"
         out.append(Claim(case="Case 3", claim="share of training basins at which dPL matches the regionalization's "
                                                "full-data score (PUB)", paper="~12.5 %", ours=ours, replicated=v,
-                         data="real", mode=mode, notebook=notebook, note=f"{note}; {why}"))
+                         data="real", mode=mode, notebook=notebook, note=f"{note}; {why}",
+                         key=f"{key_prefix}scaling_matching_share"))
     return out
 
 
@@ -304,5 +310,5 @@ def case3_scaling_full_claims() -> list[Claim]:
         seeds = sorted(int(s) for s in table["seed"].unique())
         note = (f"archived full run, {forcing} forcing: held-out basins of folds {folds}, seeds {seeds}; "
                 "book/full_runs/case3" + ("" if reg is not None else "; no regionalization reference on these folds"))
-        out += scaling_claims(table, "full", note, reg, bool(conv))
+        out += scaling_claims(table, "full", note, reg, bool(conv), key_prefix=f"full_{forcing}_")
     return out

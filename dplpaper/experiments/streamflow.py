@@ -1169,7 +1169,8 @@ def scaling_curve(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
     share 1 (and at every share if ``config.scaling_regionalization``); at share 1 it is the very
     fit of :func:`run_pub_folds` (same folds, attributes and seed), so with ``pub_table`` (that
     function's table) its rows are taken from there instead of being fitted again. Returns the
-    per-basin long table ``fraction, seed, fold, n_train, site, method, nse, kge``; writes
+    per-basin long table ``fraction, seed, fold, n_train, site, method, nse, kge`` (and
+    ``budget_converged`` on the regionalization's rows where known); writes
     ``results/case3/scaling_<mode><tag>.csv`` (summaries: :func:`scaling_summary`).
     ``regionalization=False``: dPL rows only (e.g. when the PUB run, made apart, holds the baseline).
     ``fold_indices``: test only these folds (default all)."""
@@ -1196,17 +1197,20 @@ def scaling_curve(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
                                         & pub_table["method"].str.startswith("regionalization")
                                         & (pub_table["seed"] == int(s))]
                         if len(sel) == len(test):
-                            reused = sel[["site", "nse", "kge", "n_obs"]].reset_index(drop=True)
+                            keep = [c for c in ("site", "nse", "kge", "n_obs", "budget_converged") if c in sel]
+                            reused = sel[keep].reset_index(drop=True)
                     if reused is None:
-                        reused = run_regionalization(ds, attrs, sub, test, config.period, config.period, names,
-                                                     config.regionalization_max_evals, config.regionalization_complexes,
-                                                     config.objective, int(s), config.warmup_days,
-                                                     config.dpl.routing,
-                                                     refine_steps=config.regionalization_refine_steps,
-                                                     refine_lr=config.regionalization_refine_lr).metrics
+                        fit = run_regionalization(ds, attrs, sub, test, config.period, config.period, names,
+                                                  config.regionalization_max_evals, config.regionalization_complexes,
+                                                  config.objective, int(s), config.warmup_days, config.dpl.routing,
+                                                  refine_steps=config.regionalization_refine_steps,
+                                                  refine_lr=config.regionalization_refine_lr)
+                        reused = fit.metrics.assign(budget_converged=budget_convergence(fit.learning_curve)["converged"])
                     rows.append(reused.assign(fraction=frac, seed=s, fold=i, n_train=len(sub),
                                               method="regionalization"))
-    table = pd.concat(rows, ignore_index=True)[["fraction", "seed", "fold", "n_train", "site", "method", "nse", "kge"]]
+    cols = ["fraction", "seed", "fold", "n_train", "site", "method", "nse", "kge"]
+    table = pd.concat(rows, ignore_index=True)
+    table = table[cols + (["budget_converged"] if "budget_converged" in table else [])]
     if write:
         table.to_csv(results_dir("case3") / f"scaling_{config.mode}{tag}.csv", index=False)
     return table
