@@ -154,3 +154,28 @@ def test_scaling_claims_shape_and_matching_share():
     # no split share in the table: no shape claim
     two, _ = _scaling_table({0.02: 0.0, 1.0: 0.2})
     assert ar.scaling_claims(two, "full", "t") == []
+
+
+def test_case2_claims_from_a_run_result():
+    cfg = sf.Case2Config.quick()
+    lab = sf.case2_method_labels(cfg)
+    rng = np.random.default_rng(1)
+    sites = [f"{i:08d}" for i in range(40)]
+    base = rng.uniform(0.2, 0.6, len(sites))
+    gains = {"vic_gz": 0.1, "dpl": 0.15, "regionalization": 0.0, "sceua": 0.2, "dpl_dynamic": 0.25, "lstm": 0.1}
+    rows = [dict(site=b, method=lab[m], seed=0, nse=v + g + 0.01 * rng.standard_normal(), kge=0.5, n_obs=100)
+            for m, g in gains.items() for b, v in zip(sites, base)]
+    metrics = pd.DataFrame(rows)
+    med = metrics.groupby("method", sort=False)[["nse", "kge"]].median().rename(
+        columns={"nse": "median_nse", "kge": "median_kge"})
+    med["n_basins"] = 40
+    med["budget_converged"] = pd.Series({lab["regionalization"]: True, lab["sceua"]: False}, dtype=object)
+    claims = {c.key: c for c in ar.case2_claims({"metrics": metrics, "medians": med, "basins": sites}, cfg)}
+    assert set(claims) == {"vic_gz_vs_regionalization", "dpl_vs_regionalization", "sceua_median_nse",
+                           "dpl_dynamic_median_nse", "lstm_median_nse"}
+    c = claims["dpl_vs_regionalization"]
+    assert c.replicated == "partly" and "quick mode" in c.note and "regionalization converged" in c.note
+    assert "n=40" in c.ours and c.mode == "quick"
+    assert "not shown converged" in claims["sceua_median_nse"].note
+    full = sf.Case2Config.full()
+    assert ar.case2_claims({"metrics": metrics, "medians": med}, full)[1].replicated == "yes"

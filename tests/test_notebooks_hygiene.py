@@ -65,7 +65,7 @@ def test_code_inputs_folded_in_the_book(path: Path):
 
 
 #: notebooks whose claims and verdicts come from library code (issue 14); the rest are being moved
-CLAIMS_FROM_LIBRARY = ("01_camels_basin", "30_case3_pub", "31_case3_scaling", "40_performance", "90_paper_vs_package")
+CLAIMS_FROM_LIBRARY = ("01_camels_basin", "20_case2_temporal", "30_case3_pub", "31_case3_scaling", "40_performance", "90_paper_vs_package")
 #: what such a notebook must not do itself: build claims, judge, write tables, parse method labels
 NOT_IN_NOTEBOOKS = ("Claim(", "verdict(", ".to_csv(", "lambda", ".startswith(", ".endswith(")
 

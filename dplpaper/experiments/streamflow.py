@@ -930,6 +930,7 @@ def case2_method_labels(config: Case2Config) -> dict[str, str]:
         na = len(config.vic.attributes)
         labels["vic_gz"] = f"dPL {config.vic.net}+VIC surrogate ({na} attr)"
         labels["vic_gz_legacy"] = f"dPL {config.vic.net} parameters in VIC-style model ({na} attr)"
+        labels["vic_sceua"] = "SCE-UA per basin VIC-style (no surrogate)"
     return labels
 
 
@@ -1020,7 +1021,7 @@ def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Datas
         from dplpaper.experiments import streamflow_vic as sv
         r = sv.run_sceua_vic(ds, attrs, basins, config.train_period, config.test_period, config.vic.sceua_max_evals,
                              config.vic.sceua_complexes, seed0, config.warmup_days, progress=progress)
-        name = "SCE-UA per basin VIC-style (no surrogate)"
+        name = case2_method_labels(config)["vic_sceua"]
         rows.append(r.metrics.assign(method=name, seed=seed0))
         sims[name], hist[name], wall[name] = r.simulation, r.learning_curve, r.wall_time_s
     if "sceua" in methods:
