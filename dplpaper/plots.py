@@ -93,6 +93,56 @@ def hydrograph(time, series: dict[str, np.ndarray], *, ax=None, ylabel: str = "s
     return ax
 
 
+def quantile_sites(scores, quantiles: Sequence[float] = (0.1, 0.25, 0.5, 0.75, 0.9)) -> list[tuple[float, str]]:
+    """``[(q, site)]``: for each quantile ``q``, the site whose score is nearest to the ``q``-quantile of
+    ``scores`` (a pandas Series by site; NaN dropped), each site at most once, in the order of ``quantiles``."""
+    s = scores.dropna().sort_values()
+    if s.empty:
+        raise ValueError("quantile_sites: no finite score")
+    out, used = [], set()
+    for q in quantiles:
+        target = float(s.quantile(q))
+        for site in (s - target).abs().sort_values(kind="stable").index:
+            if site not in used:
+                used.add(site)
+                out.append((float(q), str(site)))
+                break
+    return out
+
+
+def hydrograph_gallery(obs, sims: dict, scores, *, quantiles: Sequence[float] = (0.1, 0.25, 0.5, 0.75, 0.9),
+                       period: slice | None = None, score_name: str = "NSE", method: str = ""):
+    """Observed and simulated daily streamflow of the basins at several quantiles of ``scores``.
+
+    Args:
+        obs: ``xr.DataArray`` with dims ``site`` and ``time`` (mm/day).
+        sims: label -> ``xr.DataArray`` (``site``, ``time``; mm/day), e.g. one per method.
+        scores: pandas Series by site (e.g. test NSE of ``method``) that picks the basins
+            (:func:`quantile_sites`).
+        period: the time slice shown (e.g. one water year).
+    Returns:
+        the matplotlib Figure, one row per quantile, each titled with the basin, its score and quantile.
+    """
+    picks = quantile_sites(scores, quantiles)
+    fig, axes = plt.subplots(len(picks), 1, figsize=(10, 2.1 * len(picks)), sharex=True, squeeze=False)
+    for ax, (q, site) in zip(axes[:, 0], picks):
+        o = obs.sel(site=site)
+        if period is not None:
+            o = o.sel(time=period)
+        ax.plot(o["time"].values, o.values, color="k", linewidth=1.0, label="observed")
+        for label, da in sims.items():
+            v = da.sel(site=site)
+            if period is not None:
+                v = v.sel(time=period)
+            ax.plot(v["time"].values, v.values, linewidth=0.8, label=label)
+        ax.set_ylabel("Q (mm/day)")
+        ax.set_title(f"basin {site}: {method + ' ' if method else ''}{score_name} {scores[site]:.2f} "
+                     f"({100 * q:g}th percentile of the basins)", fontsize=9)
+    axes[0, 0].legend(frameon=False, fontsize=7, ncol=min(4, len(sims) + 1))
+    fig.tight_layout()
+    return fig
+
+
 def cdf_plot(samples: dict[str, np.ndarray], *, ax=None, xlabel: str = "", xlim=None, title: str = ""):
     """Empirical CDFs across sites (dict label -> per-site metric); NaNs are dropped."""
     if ax is None:

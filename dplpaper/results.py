@@ -250,3 +250,22 @@ def describe_provenance(prov: dict | None) -> str:
         bits.append(f"{prov['wall_time_s'] / 60:.0f} min on {prov.get('cpu_count', '?')} CPU cores")
     return head + "\n  " + ", ".join(bits)
 
+
+def page_summary(claims: list[Claim], lead: str = "") -> str:
+    """Markdown for the top of a case page ("what this page shows and what we found"), written from
+    computed claims: ``lead`` (one sentence on what the page shows), then one bullet per claim with a
+    verdict (``n/a`` rows: their number only), quick-mode rows first, then the archived full runs."""
+    lines = [lead.strip()] if lead.strip() else []
+    for mode in ("quick", "full"):
+        rows = [c for c in claims if c.mode == mode]
+        if not rows:
+            continue
+        lines.append("")
+        lines.append(f"*{'This run (quick mode)' if mode == 'quick' else 'Archived full runs'}:*")
+        lines.append("")
+        for c in rows:
+            paper = f" (paper: {c.paper})" if c.paper and c.paper != "n/a" else ""
+            verdict_txt = f" — replicated: **{c.replicated}**" if c.replicated != "n/a" else ""
+            lines.append(f"- {c.claim}: {c.ours}{paper}{verdict_txt}")
+    return "\n".join(lines).strip() + "\n"
+

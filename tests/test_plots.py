@@ -44,3 +44,31 @@ def test_cdf_and_learning_curves():
     ax = plots.learning_curves({"dPL": (np.array([1, 2, 4]), np.array([0.1, 0.07, 0.04]))}, threshold=0.05)
     assert ax.get_xscale() == "log"
     plt.close("all")
+
+
+def test_quantile_sites_and_hydrograph_gallery():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+    import xarray as xr
+
+    from dplpaper import plots
+
+    scores = pd.Series([0.1, 0.5, 0.9, 0.3, np.nan, 0.7], index=list("abcdef"))
+    picks = plots.quantile_sites(scores, (0.0, 0.5, 1.0))
+    assert picks == [(0.0, "a"), (0.5, "b"), (1.0, "c")]
+    # the same site is never picked twice, even for equal quantiles
+    twice = [s for _, s in plots.quantile_sites(scores, (0.5, 0.5))]
+    assert twice[0] == "b" and len(set(twice)) == 2
+    with pytest.raises(ValueError):
+        plots.quantile_sites(pd.Series([np.nan], index=["x"]))
+    time = pd.date_range("2000-01-01", periods=30)
+    obs = xr.DataArray(np.random.default_rng(0).random((6, 30)), dims=("site", "time"),
+                       coords={"site": list("abcdef"), "time": time})
+    fig = plots.hydrograph_gallery(obs, {"model": obs * 0.9}, scores, quantiles=(0.25, 0.75),
+                                   period=slice("2000-01-05", "2000-01-20"), method="dPL")
+    axes = fig.get_axes()
+    assert len(axes) == 2 and all(ax.get_ylabel() == "Q (mm/day)" for ax in axes)
+    assert "percentile" in axes[0].get_title() and len(axes[0].get_lines()) == 2
+    assert len(axes[0].get_lines()[0].get_xdata()) == 16

@@ -79,3 +79,17 @@ def test_describe_provenance_names_what_is_recorded():
     assert "2 runs of 1.0-2.0 min, 1 thread each, side by side on 16 CPU cores" in text and "dPL 100 epochs" in text
     scaling = dict(cli, parts=["scaling"], scaling_baseline=False, methods=["dpl", "regionalization"], dpl_epochs=100)
     assert "SCE-UA" not in describe_provenance(scaling)
+
+
+def test_page_summary_lists_claims_by_mode():
+    from dplpaper.results import Claim, page_summary
+
+    claims = [Claim("Case 2", "median NSE, A vs B", "0.44 vs 0.32", "0.70 vs 0.60", "partly", "real", "quick", "nb"),
+              Claim("Case 2", "median NSE, A", "n/a", "0.70", "n/a", "real", "quick", "nb"),
+              Claim("Case 2", "median NSE, A vs B (archived)", "0.44 vs 0.32", "0.75 vs 0.58", "yes", "real", "full", "nb")]
+    md = page_summary(claims, "What the page shows.")
+    assert md.startswith("What the page shows.")
+    assert md.index("This run (quick mode)") < md.index("Archived full runs")
+    assert "- median NSE, A vs B: 0.70 vs 0.60 (paper: 0.44 vs 0.32) — replicated: **partly**" in md
+    assert "- median NSE, A: 0.70\n" in md
+    assert page_summary([]) == "\n"
