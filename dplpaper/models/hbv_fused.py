@@ -42,16 +42,14 @@ Public API:
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
-import shutil
-import subprocess
-import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from dplpaper.models._cbuild import build_and_load
 
 _SRC = Path(__file__).parent / "_csrc" / "hbv.c"
 _FLAGS = ["-O3", "-fPIC", "-shared", "-std=c99", "-ffp-contract=off", "-fno-trapping-math", "-fno-math-errno",
@@ -81,28 +79,6 @@ def _share_openmp() -> bool:
         return False
 
 
-def _cache_dir() -> Path:
-    """Where the compiled kernel lives: ``$DPLPAPER_BUILD_CACHE``, else ``~/.cache/dplpaper``.
-
-    Kept apart from the data cache (``$DPLPAPER_CACHE``), which tests point at temporary
-    folders: the kernel is keyed by the hash of its source and flags, so it is never stale."""
-    d = os.environ.get("DPLPAPER_BUILD_CACHE")
-    return Path(d) if d else Path.home() / ".cache" / "dplpaper"
-
-
-def _compile(cc: str, flags: list[str], out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
-    os.close(fd)
-    try:
-        subprocess.run([cc, *flags, "-o", tmp, str(_SRC), "-lm"], check=True, capture_output=True, text=True,
-                       timeout=120)
-        os.replace(tmp, out)  # atomic: concurrent processes never load a half-written file
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _load():
     """Compile (once, cached) and load the C library; sets the failure reason otherwise."""
     global _lib, _reason, _tried
@@ -110,34 +86,12 @@ def _load():
         if _tried:
             return _lib
         _tried = True
-        if os.environ.get("DPLPAPER_NO_C", "") not in ("", "0"):
-            _reason = "disabled by DPLPAPER_NO_C"
-            return None
-        cc = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
-        if cc is None:
-            _reason = "no C compiler (gcc/cc) found"
-            return None
-        src = _SRC.read_bytes()
-        errors = []
         candidates = [_FLAGS + _OMP_FLAGS, _FLAGS] if _share_openmp() else [_FLAGS]
-        for flags in candidates:
-            key = hashlib.sha256(src + " ".join([cc, *flags]).encode()).hexdigest()[:16]
-            path = _cache_dir() / f"hbv_{key}.so"
-            try:
-                if not path.exists():
-                    _compile(cc, flags, path)
-                lib = ctypes.CDLL(str(path))
-                if lib.hbv_abi_version() != 6:
-                    raise OSError("ABI version mismatch")
-            except (OSError, subprocess.SubprocessError) as e:
-                msg = getattr(e, "stderr", None) or str(e)
-                errors.append(f"{' '.join(flags)}: {msg.strip()[:300]}")
-                continue
+        lib, _reason = build_and_load(_SRC, "hbv", candidates, "hbv_abi_version", 6)
+        if lib is not None:
             _setup(lib)
             _lib = lib
-            return lib
-        _reason = "compilation failed: " + " | ".join(errors)
-        return None
+        return _lib
 
 
 def _setup(lib) -> None:

@@ -128,6 +128,9 @@ PARAMETER_TABLE = ParameterTable([
 ])
 
 SOIL_KEYS = ("porosity", "field_capacity", "wilting_point", "residual", "ksat")
+#: outputs of :meth:`VICStyleModel.run`, in the C kernel's order
+OUTPUT_NAMES = ("soil_moisture", "soil_moisture_2", "soil_moisture_3", "et", "surface_runoff",
+                "baseflow", "runoff", "swe", "soil_water", "storage")
 TEXTURE_KEYS = ("sand", "clay", "silt")
 
 
@@ -233,6 +236,9 @@ class VICStyleModel:
         ddf: degree-day melt factor (mm/°C/d). t_snow, t_rain, t_melt: °C thresholds.
         bare_fraction: share of PET demanded by bare-soil evaporation from the top layer.
         root_fractions: share of transpiration demand per layer (sums to 1).
+        backend: ``"auto"`` (the compiled C loop, :mod:`dplpaper.models.vicwb_c`, when it built,
+            else NumPy), ``"c"`` (C; raises if unavailable) or ``"numpy"`` (the reference loop in
+            this file). Both give the same numbers (tested to a few ulps).
     """
 
     parameter_table = PARAMETER_TABLE
@@ -240,7 +246,10 @@ class VICStyleModel:
     nmul = 1
 
     def __init__(self, soil=None, layer_depths=(0.05, 0.45, 1.0), ddf=2.5, t_snow=-0.5, t_rain=0.5,
-                 t_melt=0.0, bare_fraction=0.3, root_fractions=(0.1, 0.6, 0.3)):
+                 t_melt=0.0, bare_fraction=0.3, root_fractions=(0.1, 0.6, 0.3), backend: str = "auto"):
+        if backend not in ("auto", "c", "numpy"):
+            raise ValueError(f"backend must be 'auto', 'c' or 'numpy', got {backend!r}")
+        self.backend = backend
         self.soil = soil
         self.layer_depths = tuple(float(z) for z in layer_depths)
         if len(self.layer_depths) != 3 or min(self.layer_depths) <= 0:
@@ -336,9 +345,19 @@ class VICStyleModel:
         swe = np.array(st["swe"], dtype=np.float64).reshape(n_s).copy()
 
         n_out = n_t - warmup
-        names = ("soil_moisture", "soil_moisture_2", "soil_moisture_3", "et", "surface_runoff",
-                 "baseflow", "runoff", "swe", "soil_water", "storage")
-        out = {k: np.empty((n_out, n_s)) for k in names}
+        if self.backend != "numpy":
+            from dplpaper.models import vicwb_c
+            if vicwb_c.available():
+                consts = np.array([self.ddf, self.t_snow, self.t_rain, self.t_melt, self.bare_fraction,
+                                   *self.root_fractions])
+                out, S, swe = vicwb_c.run(f, par, warmup, smax, sres, sfc, swp, drain_d, k_dt_over_d, su_max,
+                                          z[:, 0], consts, S, swe)
+                self.final_state = {"layers": S, "swe": swe}
+                return dict(zip(OUTPUT_NAMES, out))
+            if self.backend == "c":
+                raise RuntimeError(f"VICStyleModel(backend='c'): the C kernel is unavailable "
+                                   f"({vicwb_c.unavailable_reason()})")
+        out = {k: np.empty((n_out, n_s)) for k in OUTPUT_NAMES}
 
         for t in range(n_t):
             prcp, temp, pet = f[t, :, 0], f[t, :, 1], f[t, :, 2]
