@@ -6,7 +6,8 @@ then ``benchmarks/results/summary.json`` and a table of the targets met / missed
 
 Benchmarks: ``bench_hbv`` (HBV throughput and memory vs the reference loop and hydrodl2, LSTM split),
 ``bench_sceua`` (SCE-UA cost per evaluation), ``bench_sceua_overhead`` (the algorithm's own overhead), ``bench_dpl_step`` (one Case 2 dPL
-training step, static vs dynamic parameters, network vs HBV),
+training step, static vs dynamic parameters, network vs HBV), ``bench_vicwb`` (the VIC-style model's
+C loop against its NumPy reference),
 and ``bench_case1_cost`` (cost to reach the Case 1 RMSE threshold, dPL vs SCE-UA) when that file
 exists — it is skipped with a message otherwise. The default run takes a few minutes on 2 cores.
 """
@@ -66,8 +67,13 @@ def _dpl_step(quick):
     return bench_dpl_step.main(["--quick"] if quick else [])
 
 
+def _vicwb(quick):
+    from benchmarks import bench_vicwb
+    return bench_vicwb.main(["--quick"] if quick else [])
+
+
 BENCHMARKS = {"hbv": _hbv, "sceua": _sceua, "sceua_overhead": _sceua_overhead, "dpl_step": _dpl_step,
-              "case1_cost": _case1_cost}
+              "vicwb": _vicwb, "case1_cost": _case1_cost}
 
 
 def summary_rows(results: dict) -> list[dict]:
