@@ -179,3 +179,23 @@ def test_case2_claims_from_a_run_result():
     assert "not shown converged" in claims["sceua_median_nse"].note
     full = sf.Case2Config.full()
     assert ar.case2_claims({"metrics": metrics, "medians": med}, full)[1].replicated == "yes"
+
+
+def test_case3_scaling_archive_stacks_runs(tmp_path, monkeypatch):
+    import pytest
+
+    monkeypatch.setenv("DPLPAPER_ARCHIVE", str(tmp_path))
+    d = tmp_path / "case3"
+    d.mkdir()
+    a, _ = _scaling_table({0.02: 0.0, 0.25: 0.1, 1.0: 0.2}, seeds=(0, 1))
+    b, _ = _scaling_table({0.02: 0.0, 0.25: 0.1, 1.0: 0.2}, seeds=(1, 2), seed=5)
+    a.to_csv(d / "scaling_full_daymet_folds.csv", index=False)
+    b.to_csv(d / "scaling_full_daymet_folds_s2.csv", index=False)
+    table, provs = ar.case3_scaling_archive("daymet")
+    assert sorted(table["seed"].unique()) == [0, 1, 2] and len(provs) == 2
+    assert len(table) == len(a) + len(b) - (b["seed"] == 1).sum()       # seed 1 archived twice: kept once
+    later = table[table["seed"] == 1].sort_values(["fraction", "site"])["kge"].to_numpy()
+    np.testing.assert_allclose(later, b[b["seed"] == 1].sort_values(["fraction", "site"])["kge"].to_numpy())
+    assert ar.case3_scaling_archive("era5land") == (None, [])
+    with pytest.raises(ValueError):
+        ar.case3_scaling_archive("nldas")

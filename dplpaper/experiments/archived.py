@@ -16,7 +16,7 @@ from dplpaper.results import Claim, archived
 from dplpaper.verdicts import compare_paired
 
 __all__ = ["case2_claims", "CASE2_ARCHIVES", "CASE3_ARCHIVES", "CASE3_SCALING_ARCHIVES", "case2_archive", "case2_full_claims",
-           "case3_archive", "pub_claims", "case3_full_claims", "scaling_claims", "case3_scaling_full_claims"]
+           "case3_archive", "case3_scaling_archive", "pub_claims", "case3_full_claims", "scaling_claims", "case3_scaling_full_claims"]
 
 #: archive stems of Case 2's full runs per forcing (``medians_<stem>.csv`` / ``metrics_<stem>.csv``)
 CASE2_ARCHIVES = {"daymet": ("full_daymet", "full_daymet_dynamic", "full_daymet_baselines",
@@ -26,8 +26,9 @@ CASE2_ARCHIVES = {"daymet": ("full_daymet", "full_daymet_dynamic", "full_daymet_
 #: archived PUB tables of Case 3's full runs per forcing (``pub_metrics_<stem>.csv``)
 CASE3_ARCHIVES = {"daymet": ("full_daymet_dpl", "full_daymet_reg"), "era5land": ("full_dpl", "full_reg")}
 
-#: archived scaling-curve tables of Case 3 per forcing (``scaling_<stem>.csv``)
-CASE3_SCALING_ARCHIVES = {"daymet": "full_daymet_folds", "era5land": "full_folds"}
+#: archived scaling-curve tables of Case 3 per forcing (``scaling_<stem>.csv``; several runs of one
+#: forcing, e.g. more seeds on the same folds, are stacked)
+CASE3_SCALING_ARCHIVES = {"daymet": ("full_daymet_folds", "full_daymet_folds_s2"), "era5land": ("full_folds",)}
 
 _NB = "20_case2_temporal"
 
@@ -203,6 +204,25 @@ def case3_archive(forcing: str) -> tuple[pd.DataFrame | None, list[dict]]:
     return (pd.concat(tables, ignore_index=True) if tables else None), provs
 
 
+def case3_scaling_archive(forcing: str) -> tuple[pd.DataFrame | None, list[dict]]:
+    """``(table, provenances)`` of the archived scaling runs with ``forcing`` (:data:`CASE3_SCALING_ARCHIVES`):
+    their per-basin tables stacked (a (fraction, seed, fold, site, method) row archived twice is kept
+    once, from the later run) and each run's provenance."""
+    if forcing not in CASE3_SCALING_ARCHIVES:
+        raise ValueError(f"forcing must be one of {list(CASE3_SCALING_ARCHIVES)}, got {forcing!r}")
+    tables, provs = [], []
+    for stem in CASE3_SCALING_ARCHIVES[forcing]:
+        t, prov = archived("case3", f"scaling_{stem}.csv")
+        if t is not None:
+            tables.append(t)
+            provs.append(prov or {})
+    if not tables:
+        return None, []
+    table = pd.concat(tables, ignore_index=True)
+    key = ["fraction", "seed", "fold", "site", "method"]
+    return table[~table.duplicated(key, keep="last")].reset_index(drop=True), provs
+
+
 def _fold_converged(table: pd.DataFrame, label: str) -> bool:
     """True when every fold of the baseline ``label`` records a converged search."""
     rows = table[table["method"] == label]
@@ -361,8 +381,8 @@ def case3_scaling_full_claims() -> list[Claim]:
 
     reg_label = case3_method_labels(Case3Config.full())["regionalization_8"]
     out: list[Claim] = []
-    for forcing, stem in CASE3_SCALING_ARCHIVES.items():
-        table, prov = archived("case3", f"scaling_{stem}.csv")
+    for forcing in CASE3_SCALING_ARCHIVES:
+        table, _ = case3_scaling_archive(forcing)
         if table is None:
             continue
         folds = sorted(int(f) for f in table["fold"].unique())
