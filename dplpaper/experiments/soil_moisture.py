@@ -75,7 +75,7 @@ __all__ = [
     "default_run", "simulate_surrogate", "simulate_legacy", "site_metrics", "generalization",
     "et_comparison", "parameter_recovery", "morans_i", "mean_neighbour_difference", "spatial_coherence",
     "epochs_to_threshold", "learning_curve_runs", "scaling_table", "seed_ensemble", "ensemble_summary",
-    "neighbour_test_cells", "period_slice",
+    "neighbour_test_cells", "period_slice", "write_table",
 ]
 
 #: static attributes fed to gA / gZ (the hydroDL CONUSv4f1 constants)
@@ -909,6 +909,13 @@ def seed_ensemble(cfg: Case1Config, data: Case1Data, surrogate: LSTMSurrogate, s
     out = pd.DataFrame(rows)
     out.to_csv(results_dir("case1") / f"seed_ensemble_{data.variant}_{cfg.mode}.csv", index=False)
     return out
+
+
+def write_table(table: pd.DataFrame, stem: str, index: bool = False) -> Path:
+    """Save one of Case 1's tables as ``results/case1/<stem>.csv`` (e.g. ``generalization_real_quick``)."""
+    path = results_dir("case1") / f"{stem}.csv"
+    table.to_csv(path, index=index)
+    return path
 
 
 def ensemble_summary(ens: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,80 @@
+"""Case 1's claims as library code: paired statistics over cells, rules capped in quick mode."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from dplpaper.experiments import case1_claims as cc
+from dplpaper.verdicts import cap_quick, compare_to_reference
+
+
+def _gen(gz_gain=0.05, n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    base_corr = rng.uniform(0.5, 0.9, n)
+    base_ub = rng.uniform(0.02, 0.05, n)
+    for test in ("temporal", "spatial"):
+        for m, g in (("default", -0.1), ("sceua", 0.0), ("gz", gz_gain), ("ga", gz_gain / 2)):
+            noise = 0.002 * rng.standard_normal(n)
+            for i in range(n):
+                rows.append(dict(test=test, method=m, site=f"c{i:03d}", corr=base_corr[i] + g + noise[i],
+                                 ubrmse=base_ub[i] - g / 10 + abs(noise[i]) / 10,
+                                 bias=(0.01 if m == "sceua" else 0.002) * rng.standard_normal(), rmse=base_ub[i]))
+    return pd.DataFrame(rows)
+
+
+def test_generalization_claims_are_paired_by_cell():
+    claims = {c.key: c for c in cc.generalization_claims(_gen(0.05), "twin", "full", "s8")}
+    assert set(claims) == {"twin_temporal_corr_gz_vs_sceua", "twin_spatial_ubrmse_gz_vs_sceua",
+                           "twin_spatial_bias_spread", "twin_spatial_corr_gz_vs_ga"}
+    assert claims["twin_temporal_corr_gz_vs_sceua"].replicated == "yes"
+    assert "paired gain" in claims["twin_temporal_corr_gz_vs_sceua"].ours
+    assert claims["twin_spatial_ubrmse_gz_vs_sceua"].replicated == "yes"
+    assert claims["twin_spatial_bias_spread"].replicated == "yes"        # SCE-UA's bias 5x more spread
+    # quick mode: never "yes"; dPL worse: "no"
+    assert all(c.replicated != "yes" for c in cc.generalization_claims(_gen(0.05), "twin", "quick", "s8"))
+    worse = {c.key: c for c in cc.generalization_claims(_gen(-0.05), "real", "full", "s8")}
+    assert worse["real_temporal_corr_gz_vs_sceua"].replicated == "no"
+    assert worse["real_spatial_ubrmse_gz_vs_sceua"].replicated == "no"
+    et = pd.DataFrame({"median_corr": [0.8, 0.7]}, index=["gz", "sceua"])
+    c = cc.generalization_claims(_gen(0.05), "twin", "full", "s8", et_summary=et)[-1]
+    assert c.key == "twin_uncalibrated_et" and c.replicated == "yes" and c.data == "twin"
+
+
+def test_learning_claims_rules_and_quick_cap():
+    scal = pd.DataFrame({"dpl_epochs_to_threshold": [30.0, 10.0, 5.0], "sceua_epochs_to_threshold": [80.0, np.nan, 40.0],
+                         "dpl_ending_rmse": [0.050, 0.045, 0.040], "sceua_ending_rmse": [0.049, 0.047, 0.041]},
+                        index=["s16", "s8", "s4"])
+    full = {c.key: c for c in cc.learning_claims(scal, 0.05, "s8", "twin", "full")}
+    assert [c.replicated for c in full.values()] == ["yes", "yes", "yes", "yes"]
+    assert "SCE-UA 80/n/r/40" in full["twin_epochs_to_threshold"].ours
+    quick = cc.learning_claims(scal, 0.05, "s8", "twin", "quick")
+    assert [c.replicated for c in quick] == ["partly"] * 4
+    slow = scal.assign(dpl_epochs_to_threshold=[90.0, 100.0, np.nan], sceua_epochs_to_threshold=[80.0, 50.0, 40.0],
+                       dpl_ending_rmse=[0.05, 0.06, 0.07])
+    assert [c.replicated for c in cc.learning_claims(slow, 0.05, "s8", "real", "full")] == ["no", "no", "no", "no"]
+
+
+def test_surrogate_seed_and_coherence_claims():
+    acc = {"table": pd.DataFrame({"corr_sm": np.linspace(0.93, 0.99, 50), "corr_et": np.linspace(0.5, 0.95, 50)})}
+    sm, et = cc.surrogate_claims(acc, "full")
+    assert (sm.replicated, et.replicated) == ("yes", "no") and sm.key == "surrogate_corr_sm"
+    assert cc.surrogate_claims(acc, "quick")[0].replicated == "partly"
+    summ = pd.concat({"mean": pd.DataFrame({"temporal_corr": [0.70, 0.60]}, index=["gz", "sceua"]),
+                      "std": pd.DataFrame({"temporal_corr": [0.01, 0.02]}, index=["gz", "sceua"])}, axis=1)
+    assert cc.seed_claim(summ, 3, "twin", "full").replicated == "yes"
+    assert cc.seed_claim(summ, 1, "twin", "full").replicated == "no"
+    coh = pd.DataFrame({"dPL gZ": [0.5, 0.6], "SCE-UA": [0.1, 0.2]}, index=["INFILT", "mean"])
+    assert cc.coherence_claims(coh, "real", "full")[0].replicated == "yes"
+    assert cc.coherence_claims(coh, "real", "quick")[0].replicated == "partly"
+    assert cc.coherence_claims(coh.assign(**{"SCE-UA": [0.58, 0.58]}), "real", "full")[0].replicated == "partly"
+    assert cc.coherence_claims(coh.assign(**{"SCE-UA": [0.9, 0.9]}), "real", "full")[0].replicated == "no"
+
+
+def test_compare_to_reference_and_cap():
+    assert compare_to_reference(np.full(20, 0.95) + np.linspace(0, 0.01, 20), 0.91, "full").verdict == "yes"
+    assert compare_to_reference(np.linspace(0.8, 0.9, 20), 0.91, "full").verdict == "no"
+    wide = np.r_[np.full(10, 0.80), np.full(11, 0.95)]                  # median 0.95, interval reaching 0.80
+    assert compare_to_reference(wide, 0.91, "full").verdict == "partly"
+    with pytest.raises(ValueError):
+        compare_to_reference([0.9, np.nan], 0.91, "full")
+    assert cap_quick("yes", "quick") == "partly" and cap_quick("yes", "full") == "yes" and cap_quick("no", "quick") == "no"
