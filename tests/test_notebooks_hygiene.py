@@ -65,7 +65,8 @@ def test_code_inputs_folded_in_the_book(path: Path):
 
 
 #: notebooks whose claims and verdicts come from library code (issue 14); the rest are being moved
-CLAIMS_FROM_LIBRARY = ("01_camels_basin", "20_case2_temporal", "30_case3_pub", "31_case3_scaling", "40_performance", "90_paper_vs_package")
+CLAIMS_FROM_LIBRARY = ("01_camels_basin", "10_case1_surrogate", "11_case1_learning_curves", "12_case1_generalization",
+                       "13_case1_parameter_maps", "14_case1_real", "20_case2_temporal", "30_case3_pub", "31_case3_scaling", "40_performance", "90_paper_vs_package")
 #: what such a notebook must not do itself: build claims, judge, write tables, parse method labels
 NOT_IN_NOTEBOOKS = ("Claim(", "verdict(", ".to_csv(", "lambda", ".startswith(", ".endswith(")
 
