@@ -46,7 +46,8 @@ def test_learning_claims_rules_and_quick_cap():
                         index=["s16", "s8", "s4"])
     full = {c.key: c for c in cc.learning_claims(scal, 0.05, "s8", "twin", "full")}
     assert [c.replicated for c in full.values()] == ["yes", "yes", "yes", "yes"]
-    assert "SCE-UA 80/n/r/40" in full["twin_epochs_to_threshold"].ours
+    assert "dPL 30, 10, 5 vs SCE-UA 80, n/r, 40 (s16, s8, s4" in full["twin_epochs_to_threshold"].ours
+    assert full["twin_epochs_fall_with_density"].ours == "30 > 10 > 5"
     quick = cc.learning_claims(scal, 0.05, "s8", "twin", "quick")
     assert [c.replicated for c in quick] == ["partly"] * 4
     slow = scal.assign(dpl_epochs_to_threshold=[90.0, 100.0, np.nan], sceua_epochs_to_threshold=[80.0, 50.0, 40.0],

@@ -50,20 +50,22 @@ def learning_claims(scal: pd.DataFrame, threshold: float, density: str, variant:
     ending RMSE at ``density`` is nearly identical to SCE-UA's (within ``THRESHOLDS["near_equal_sm"]``)
     or lower; its ending RMSE falls with density."""
     e, es = scal["dpl_epochs_to_threshold"], scal["sceua_epochs_to_threshold"]
-    fmt = lambda s: "/".join("n/r" if not np.isfinite(x) else f"{x:.0f}" for x in s.values)  # noqa: E731
+    def fmt(values, sep=", "):
+        return sep.join("n/r" if not np.isfinite(x) else f"{x:.0f}" for x in values)
+
     faster = [d for d in scal.index if np.isfinite(e[d]) and (not np.isfinite(es[d]) or e[d] < es[d])]
     mono = bool(np.all(np.diff(e.fillna(np.inf).values) <= 0))
     gap = scal["dpl_ending_rmse"] - scal["sceua_ending_rmse"]
     close = abs(gap[density]) <= THRESHOLDS["near_equal_sm"] or gap[density] < 0
     down = bool(scal["dpl_ending_rmse"].iloc[-1] < scal["dpl_ending_rmse"].iloc[0])
-    dens = "/".join(scal.index)
+    dens = ", ".join(scal.index)
     note = "n/r = not reached within the budget" + ("; quick mode budgets are small" if mode == "quick" else "")
     return [
         Claim("Case 1", f"epochs to reach test RMSE {threshold}: dPL vs SCE-UA ({dens})",
-              "dPL 310/60/5 vs SCE-UA 840 (2-year training)", f"dPL {fmt(e)} vs SCE-UA {fmt(es)} (1-year training)",
+              "dPL 310/60/5 vs SCE-UA 840 (2-year training)", f"dPL {fmt(e)} vs SCE-UA {fmt(es)} ({', '.join(scal.index)}; 1-year training)",
               cap_quick("yes" if len(faster) == len(scal) else "partly" if faster else "no", mode), variant, mode,
               notebook, f"{note}; dPL fewer at {faster or 'no density'}", key=f"{variant}_epochs_to_threshold"),
-        Claim("Case 1", "dPL epochs to threshold decrease with sampling density", "310 > 60 > 5", " > ".join(fmt(e).split("/")),
+        Claim("Case 1", "dPL epochs to threshold decrease with sampling density", "310 > 60 > 5", fmt(e, " > "),
               cap_quick("yes" if mono else "no", mode), variant, mode, notebook, note,
               key=f"{variant}_epochs_fall_with_density"),
         Claim("Case 1", f"ending test RMSE dPL vs SCE-UA at {density}", "nearly identical",
