@@ -180,3 +180,25 @@ def test_epochs_to_reach_and_summary():
 def test_run_methods_unknown_method():
     with pytest.raises(ValueError, match="unknown methods"):
         mt.run_methods(mt.MethodsConfig.quick(), ds=object(), attrs=object(), methods=("dpl_gx",))
+
+
+def test_methods_claims_rules_and_quick_cap():
+    import numpy as np
+    import pandas as pd
+
+    from dplpaper.experiments import methods as mt
+
+    lab = mt.METHOD_LABELS
+    summary = pd.DataFrame({"final_test_nse": [0.60, 0.61, 0.58, 0.40],
+                            "epochs_to_sceua_final": [4.0, 16.0, 700.0, np.nan],
+                            "wall_s_to_sceua_final": [2.0, 8.0, 60.0, np.nan]},
+                           index=[lab["dpl_ga"], lab["dpl_gz"], lab["sceua"], lab["regionalization"]])
+    full = {c.key: c for c in mt.methods_claims(summary, mt.MethodsConfig.full(0), 426)}
+    assert [full[k].replicated for k in ("fewer_epochs", "final_vs_sceua", "less_wall_time", "gz_vs_ga")] == ["yes"] * 4
+    assert full["less_wall_time"].timing and "426 basins" in full["fewer_epochs"].note
+    quick = mt.methods_claims(summary, mt.MethodsConfig.quick(0, 20), 20)
+    assert {c.replicated for c in quick} == {"partly"}
+    worse = summary.assign(final_test_nse=[0.50, 0.47, 0.58, 0.40], epochs_to_sceua_final=[np.nan, 20.0, 700.0, np.nan],
+                           wall_s_to_sceua_final=[np.nan, 9.0, 60.0, np.nan])
+    w = {c.key: c.replicated for c in mt.methods_claims(worse, mt.MethodsConfig.full(0), 426)}
+    assert w == {"fewer_epochs": "partly", "final_vs_sceua": "no", "less_wall_time": "no", "gz_vs_ga": "no"}

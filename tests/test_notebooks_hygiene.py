@@ -64,9 +64,8 @@ def test_code_inputs_folded_in_the_book(path: Path):
     assert not bare, f"{path.name}: code cells {bare} lack the 'hide-input' tag"
 
 
-#: notebooks whose claims and verdicts come from library code (issue 14); the rest are being moved
-CLAIMS_FROM_LIBRARY = ("01_camels_basin", "10_case1_surrogate", "11_case1_learning_curves", "12_case1_generalization",
-                       "13_case1_parameter_maps", "14_case1_real", "20_case2_temporal", "30_case3_pub", "31_case3_scaling", "40_performance", "90_paper_vs_package")
+#: every notebook's claims and verdicts come from library code (issue 14)
+CLAIMS_FROM_LIBRARY = tuple(p.stem for p in NOTEBOOKS)
 #: what such a notebook must not do itself: build claims, judge, write tables, parse method labels
 NOT_IN_NOTEBOOKS = ("Claim(", "verdict(", ".to_csv(", "lambda", ".startswith(", ".endswith(")
 

@@ -72,7 +72,7 @@ from dplpaper.train import TrainingData, train_dpl
 
 __all__ = [
     "METHOD_LABELS", "SERIES_VARS", "MethodsConfig", "select_basins", "gz_series", "build_gz_model",
-    "gz_parameters", "run_dpl_gz", "dpl_curve", "sceua_curve", "regionalization_curve", "mid_cube_score",
+    "gz_parameters", "run_dpl_gz", "dpl_curve", "sceua_curve", "regionalization_curve", "mid_cube_score", "methods_claims",
     "epochs_to_reach", "summary_table", "curve_dict", "run_methods",
 ]
 
@@ -467,3 +467,49 @@ def run_methods(config: MethodsConfig, ds: xr.Dataset | None = None, attrs: xr.D
     if write:
         curves.to_csv(results_dir("methods") / f"learning_curves_{c.mode}.csv", index=False)
     return out
+
+
+def methods_claims(summary: pd.DataFrame, config: "MethodsConfig", n_basins: int) -> list:
+    """The methods page's claims (paper: Fig. 1e-f) from :func:`summary_table` (one row per method with
+    ``final_test_nse``, ``epochs_to_sceua_final``, ``wall_s_to_sceua_final``), judged by rule and at most
+    "partly" in quick mode (:func:`dplpaper.verdicts.cap_quick`):
+
+    * dPL (gA and gZ) reaches SCE-UA's final median test NSE in fewer epochs ("partly": one of them);
+    * dPL gA's final score nearly identical to or better than SCE-UA's (within 0.02 NSE; "partly"
+      within 0.05);
+    * dPL gA reaches SCE-UA's final score in less wall time (a timing claim: depends on the machine);
+    * gZ at least as good as gA ("partly" within 0.02 NSE).
+    Keys: ``fewer_epochs``, ``final_vs_sceua``, ``less_wall_time``, ``gz_vs_ga``.
+    """
+    from dplpaper.results import Claim
+    from dplpaper.verdicts import cap_quick
+
+    ga, gz, sce = (METHOD_LABELS[k] for k in ("dpl_ga", "dpl_gz", "sceua"))
+    final = summary["final_test_nse"]
+    e = summary["epochs_to_sceua_final"]
+    fewer = [m for m in (ga, gz) if pd.notna(e[m]) and (pd.isna(e[sce]) or e[m] < e[sce])]
+    gap, gz_gap = final[ga] - final[sce], final[gz] - final[ga]
+    w_ga, w_sce = summary.loc[ga, "wall_s_to_sceua_final"], summary.loc[sce, "wall_s_to_sceua_final"]
+    note = (f"real CAMELS streamflow (Daymet), Case 2 temporal split, {n_basins} basins, HBV; paper: Case 1 soil "
+            f"moisture, VIC surrogate, RMSE; {config.mode} mode, seed {config.seed}")
+    mode, nb = config.mode, "05_methods_one_axis"
+    rule = lambda ok, near: "yes" if ok else ("partly" if near else "no")  # noqa: E731
+    return [
+        Claim("Methods", "dPL reaches SCE-UA's final test score in fewer epochs (forward runs per site)",
+              "5-310 epochs (dPL) vs 840 (SCE-UA) to RMSE 0.05 (Fig. 1e-f)",
+              f"gA {e[ga]:.1f}, gZ {e[gz]:.1f} vs SCE-UA {e[sce]:.0f} epochs to median test NSE {final[sce]:.2f}",
+              cap_quick(rule(len(fewer) == 2, bool(fewer)), mode), "real", mode, nb, note, key="fewer_epochs"),
+        Claim("Methods", "dPL's final test score nearly identical to or better than SCE-UA's",
+              "nearly identical ending RMSE, dPL marginally better (Fig. 1e-f)",
+              f"median test NSE gA {final[ga]:.2f} vs SCE-UA {final[sce]:.2f} ({gap:+.2f})",
+              cap_quick(rule(gap >= -0.02, gap >= -0.05), mode), "real", mode, nb, note, key="final_vs_sceua"),
+        Claim("Methods", "dPL reaches SCE-UA's final test score in less wall time",
+              "9.9 vs 253 min (1/82), 11 vs 1,004 min (1/42)", f"{w_ga:.1f} s (gA) vs {w_sce:.1f} s (SCE-UA)",
+              cap_quick(rule(pd.notna(w_ga) and (pd.isna(w_sce) or w_ga < w_sce), False), mode), "real", mode, nb,
+              note + "; both on the same CPU, fused C HBV", timing=True, key="less_wall_time"),
+        Claim("Methods", "gZ vs gA, final median test NSE", "gZ slightly better than gA (Case 1, Fig. 2d)",
+              f"gZ {final[gz]:.2f} vs gA {final[ga]:.2f} ({gz_gap:+.2f})",
+              cap_quick(rule(gz_gap >= 0, gz_gap >= -0.02), mode), "real", mode, nb,
+              note + "; gZ test parameters from training-period series", key="gz_vs_ga"),
+    ]
+
