@@ -70,7 +70,7 @@ from dplpaper.results import results_dir
 from dplpaper.train import TrainConfig, TrainingData, train_dpl
 
 __all__ = [
-    "ATTRIBUTES", "SOIL_VARS", "PARAM_NAMES", "METHOD_LABELS", "Case1Config", "Case1Data", "MethodRun",
+    "ATTRIBUTES", "SOIL_VARS", "PARAM_NAMES", "PARAMETER_TABLE", "METHOD_LABELS", "Case1Config", "Case1Data", "MethodRun",
     "SoilSurrogate", "load_case1", "get_surrogate", "surrogate_accuracy", "run_dpl", "run_sceua", "get_run",
     "default_run", "simulate_surrogate", "simulate_legacy", "site_metrics", "generalization",
     "et_comparison", "parameter_recovery", "morans_i", "mean_neighbour_difference", "spatial_coherence",
