@@ -1,0 +1,44 @@
+"""Case 1 diagnostics (issue 15): is dPL's real-SMAP gap ours, the surrogate's or the model's?
+
+:func:`legacy_check` scores each method's learned parameters twice against the observations, once
+through the LSTM surrogate (what training saw) and once in the VIC-style model itself (the number
+that counts), measures the surrogate's own error along those parameters, and counts the parameters
+piled at the bounds of their range. If dPL scored well through the surrogate but worse in the
+legacy model, it would be exploiting the surrogate's errors; if both agree, the gap is the
+optimization's or the model structure's.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from dplpaper.experiments import soil_moisture as sm
+
+__all__ = ["legacy_check"]
+
+
+def legacy_check(cfg: sm.Case1Config, data: sm.Case1Data, surrogate, runs: dict, density: str,
+                 bound: float = 0.02) -> pd.DataFrame:
+    """Per method (``runs``: method -> :class:`~soil_moisture.MethodRun` at ``density``), over its
+    training cells and the test period, CONUS medians over cells of:
+
+    * ``rmse_surrogate``, ``corr_surrogate``: soil moisture through the surrogate vs observations;
+    * ``rmse_legacy``, ``corr_legacy``: the same parameters run in the VIC-style model itself;
+    * ``surrogate_error_rmse``: surrogate vs VIC-style model soil moisture (m3/m3);
+    * ``share_at_bounds``: share of the five unit-cube parameters within ``bound`` of 0 or 1.
+
+    Returns a DataFrame indexed by method (RMSE in m3/m3, corr unitless)."""
+    y = data.obs[sm.period_slice(data, data.test_period)]
+    rows = {}
+    for method, run in runs.items():
+        idx = sm.training_cells(data, density, cfg, method)
+        p = run.params_at(idx, data)
+        s_sur = sm.simulate_surrogate(data, surrogate, idx, p, data.test_period, cfg)["soil_moisture"]
+        s_leg = sm.simulate_legacy(data, idx, p, data.test_period)["soil_moisture"]
+        m_sur, m_leg = sm.site_metrics(s_sur, y[:, idx]), sm.site_metrics(s_leg, y[:, idx])
+        rows[method] = {"rmse_surrogate": float(m_sur["rmse"].median()), "rmse_legacy": float(m_leg["rmse"].median()),
+                        "corr_surrogate": float(m_sur["corr"].median()), "corr_legacy": float(m_leg["corr"].median()),
+                        "surrogate_error_rmse": float(sm.site_metrics(s_sur, s_leg)["rmse"].median()),
+                        "share_at_bounds": float(((p < bound) | (p > 1 - bound)).mean()),
+                        "n_cells": int(len(idx))}
+    return pd.DataFrame(rows).T.rename_axis("method")
