@@ -190,35 +190,32 @@ def case2_full_claims() -> list[Claim]:
 _NB3 = "30_case3_pub"
 
 
-def case3_archive(forcing: str) -> tuple[pd.DataFrame | None, list[dict]]:
-    """``(table, provenances)`` of the archived Case 3 PUB runs with ``forcing``: the per-basin tables
-    (``fold, site, method, attributes, seed, nse, kge, ...``) stacked, and each run's provenance."""
-    if forcing not in CASE3_ARCHIVES:
-        raise ValueError(f"forcing must be one of {list(CASE3_ARCHIVES)}, got {forcing!r}")
+def _stacked(archives: dict, forcing: str, prefix: str) -> tuple[pd.DataFrame | None, list[dict]]:
+    """The archived ``<prefix><stem>.csv`` tables of ``archives[forcing]`` stacked, and their provenances."""
+    if forcing not in archives:
+        raise ValueError(f"forcing must be one of {list(archives)}, got {forcing!r}")
     tables, provs = [], []
-    for stem in CASE3_ARCHIVES[forcing]:
-        t, prov = archived("case3", f"pub_metrics_{stem}.csv")
+    for stem in archives[forcing]:
+        t, prov = archived("case3", f"{prefix}{stem}.csv")
         if t is not None:
             tables.append(t)
             provs.append(prov or {})
     return (pd.concat(tables, ignore_index=True) if tables else None), provs
 
 
+def case3_archive(forcing: str) -> tuple[pd.DataFrame | None, list[dict]]:
+    """``(table, provenances)`` of the archived Case 3 PUB runs with ``forcing``: the per-basin tables
+    (``fold, site, method, attributes, seed, nse, kge, ...``) stacked, and each run's provenance."""
+    return _stacked(CASE3_ARCHIVES, forcing, "pub_metrics_")
+
+
 def case3_scaling_archive(forcing: str) -> tuple[pd.DataFrame | None, list[dict]]:
     """``(table, provenances)`` of the archived scaling runs with ``forcing`` (:data:`CASE3_SCALING_ARCHIVES`):
     their per-basin tables stacked (a (fraction, seed, fold, site, method) row archived twice is kept
     once, from the later run) and each run's provenance."""
-    if forcing not in CASE3_SCALING_ARCHIVES:
-        raise ValueError(f"forcing must be one of {list(CASE3_SCALING_ARCHIVES)}, got {forcing!r}")
-    tables, provs = [], []
-    for stem in CASE3_SCALING_ARCHIVES[forcing]:
-        t, prov = archived("case3", f"scaling_{stem}.csv")
-        if t is not None:
-            tables.append(t)
-            provs.append(prov or {})
-    if not tables:
+    table, provs = _stacked(CASE3_SCALING_ARCHIVES, forcing, "scaling_")
+    if table is None:
         return None, []
-    table = pd.concat(tables, ignore_index=True)
     key = ["fraction", "seed", "fold", "site", "method"]
     return table[~table.duplicated(key, keep="last")].reset_index(drop=True), provs
 
