@@ -57,8 +57,8 @@ def conus_axes(ax=None, fig=None, subplot=(1, 1, 1), states: bool = True):
 
 def site_map(lat: Sequence[float], lon: Sequence[float], values: Sequence[float] | None = None, *,
              ax=None, title: str = "", cmap: str = "viridis", vmin=None, vmax=None,
-             label: str = "", size: float = 14, marker: str = "o", colorbar: bool = True):
-    """Scatter sites (degrees north/east) on a CONUS map, coloured by ``values`` if given."""
+             label: str = "", size: float = 14, marker: str = "o", colorbar: bool = True, color: str = "tab:blue"):
+    """Scatter sites (degrees north/east) on a CONUS map, coloured by ``values`` if given (else all in ``color``)."""
     import cartopy.crs as ccrs
 
     ax = conus_axes(ax=ax)
@@ -68,7 +68,7 @@ def site_map(lat: Sequence[float], lon: Sequence[float], values: Sequence[float]
         raise ValueError(f"lat {lat.shape} and lon {lon.shape} must have the same shape")
     kw = dict(transform=ccrs.PlateCarree(), s=size, marker=marker, edgecolors="none")
     if values is None:
-        sc = ax.scatter(lon, lat, color="tab:blue", **kw)
+        sc = ax.scatter(lon, lat, color=color, **kw)
     else:
         sc = ax.scatter(lon, lat, c=np.asarray(values, dtype=float), cmap=cmap, vmin=vmin, vmax=vmax, **kw)
         if colorbar:
