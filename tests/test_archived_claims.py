@@ -112,8 +112,10 @@ def test_case3_full_claims_from_archives(tmp_path, monkeypatch):
     table, provs = ar.case3_archive("daymet")
     assert len(table) == len(t) and provs == [{}, {}] and table["site"].str.len().eq(8).all()
     claims = ar.case3_full_claims()
-    assert [c.replicated for c in claims] == ["yes", "no"] and all("daymet forcing" in c.note for c in claims)
-    assert [c.key for c in claims] == ["full_daymet_dpl_8_vs_regionalization_8", "full_daymet_dpl_27_vs_dpl_8"]
+    assert [c.replicated for c in claims] == ["yes", "no", "yes"] and all("daymet forcing" in c.note for c in claims)
+    assert [c.key for c in claims] == ["full_daymet_dpl_8_vs_regionalization_8", "full_daymet_dpl_27_vs_dpl_8",
+                                       "full_daymet_nse_dpl_8_vs_regionalization_8"]      # the same comparison on NSE
+    assert "NSE" in claims[2].claim and "1 - KGE" in claims[2].note
     assert ar.case3_archive("era5land") == (None, [])
     with pytest.raises(ValueError, match="forcing"):
         ar.case3_archive("nldas")
