@@ -755,23 +755,26 @@ class _CandidateRunner:
         usable observations are made safe so that their (masked) gradient is zero, not NaN. As in
         dPL training, the warm-up runs without gradient: the gradient leaves out the parameters'
         effect on the initial states."""
-        model = HBV(nmul=1, routing=self.routing)
-        sim = model(torch.from_numpy(self.forcing), theta.to(torch.float32)[:, :, None],
-                    warmup=self.warmup)["streamflow"].to(torch.float64)  # [T - warmup, S]
-        ok = torch.from_numpy(self.ok)
-        m = torch.from_numpy(self.m)
-        n = torch.from_numpy(np.where(self.ok, self.n, 1).astype(np.float64))
-        o = torch.from_numpy(self.o)
-        var_o = torch.from_numpy(np.where(self.ok, self.var_o, 1.0))
+        if not hasattr(self, "_torch"):  # built once: the refinement calls this every gradient step
+            self._torch = {"model": HBV(nmul=1, routing=self.routing), "forcing": torch.from_numpy(self.forcing),
+                           "ok": torch.from_numpy(self.ok), "m": torch.from_numpy(self.m),
+                           "n": torch.from_numpy(np.where(self.ok, self.n, 1).astype(np.float64)),
+                           "o": torch.from_numpy(self.o), "oc": torch.from_numpy(self.oc),
+                           "var_o": torch.from_numpy(np.where(self.ok, self.var_o, 1.0)),
+                           "mo": torch.from_numpy(np.where(self.ok, self.mo, 1.0))}
+        tt = self._torch
+        sim = tt["model"](tt["forcing"], theta.to(torch.float32)[:, :, None],
+                          warmup=self.warmup)["streamflow"].to(torch.float64)  # [T - warmup, S]
+        ok, m, n, o, var_o = tt["ok"], tt["m"], tt["n"], tt["o"], tt["var_o"]
         zero = sim.new_zeros(())
         if self.objective == "nse":
             c = (torch.where(m, sim - o, zero) ** 2).sum(0) / (n * var_o)
         else:
-            mo = torch.from_numpy(np.where(self.ok, self.mo, 1.0))
+            mo = tt["mo"]
             ms = torch.where(m, sim, zero).sum(0) / n
             sc = torch.where(m, sim - ms, zero)
             sd_s = ((sc ** 2).sum(0) / n + 1e-20).sqrt()  # + 1e-20: a flat simulation has a finite gradient
-            cov = (sc * torch.from_numpy(self.oc)).sum(0) / n
+            cov = (sc * tt["oc"]).sum(0) / n
             sd_o = var_o.sqrt()
             r = cov / (sd_s * sd_o)
             c = ((r - 1) ** 2 + (ms / mo - 1) ** 2 + ((sd_s / ms.clamp_min(1e-10)) / (sd_o / mo) - 1) ** 2).sqrt()
