@@ -78,8 +78,8 @@ def _add_reproduce(sub) -> None:
 
 
 def _overrides(cfg, args):
-    """Apply the command line's ``--seeds``, ``--regionalization-evals``, ``--regionalization-refine-steps``
-    and ``--forcing`` to a case config."""
+    """Apply the command line's ``--seeds``, ``--regionalization-evals``, ``--regionalization-refine-steps``,
+    ``--forcing`` and then every ``--set KEY=VALUE`` (:func:`dplpaper.config.apply_overrides`) to a case config."""
     if args.seeds:
         cfg.seeds = tuple(args.seeds)
     if args.regionalization_evals:
@@ -88,6 +88,10 @@ def _overrides(cfg, args):
         cfg.regionalization_refine_steps = int(args.regionalization_refine_steps)
     if getattr(args, "forcing", None):
         cfg.forcing = args.forcing
+    if getattr(args, "set", None):
+        from .config import apply_overrides
+
+        apply_overrides(cfg, args.set)
     return cfg
 
 
@@ -173,6 +177,7 @@ def _run_case(args) -> int:
                  "n_basins": len(out["basins"]),
                  "dpl_epochs": cfg.dpl.epochs, "regionalization_max_evals": cfg.regionalization_max_evals,
                  "regionalization_refine_steps": cfg.regionalization_refine_steps,
+                 "regionalization_refine_max_steps": cfg.regionalization_refine_max_steps,
                  "sceua_max_evals": cfg.sceua_max_evals,
                  "epochs_per_method": {label: st.epochs for m, (label, _, st, _) in sf._learned_methods(cfg).items()
                                        if m in methods},
@@ -209,9 +214,13 @@ def _run_case(args) -> int:
                  "seeds": list(cfg.seeds), "scaling_seeds": list(cfg.scaling_seeds), "fractions": list(cfg.fractions),
                  "dpl_epochs": cfg.dpl.epochs, "regionalization_max_evals": cfg.regionalization_max_evals,
                  "regionalization_complexes": cfg.regionalization_complexes,
-                 "regionalization_refine_steps": cfg.regionalization_refine_steps, "wall_time_per_part_s": walls}
+                 "regionalization_refine_steps": cfg.regionalization_refine_steps,
+                 "regionalization_refine_max_steps": cfg.regionalization_refine_max_steps, "wall_time_per_part_s": walls}
     else:
         raise ValueError(f"unknown case {args.case!r}")
+    from .config import config_dict
+
+    extra["config"] = config_dict(cfg)
     prov = results.provenance(command, t0, time.time(), git=git0, **extra)
     (files[0].parent / f"provenance_{files[0].stem}.json").write_text(json.dumps(prov, indent=2))
     if args.archive:
@@ -238,6 +247,10 @@ def _add_run(sub) -> None:
                    help="gradient steps after the regionalization's SCE-UA (0: none; overrides the config's)")
     p.add_argument("--forcing", choices=["daymet", "era5land"], default=None,
                    help="forcing of Cases 2/3 (default: the config's, Daymet)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config field, dotted for sections (e.g. --set dpl.nmul=4 "
+                        "--set regionalization_refine_max_steps=6000); repeatable; the resolved config is "
+                        "saved in the run's provenance")
     p.add_argument("--tag", default="", help="suffix of the result file names (e.g. when running methods apart)")
     p.add_argument("--archive", action="store_true", help="copy result tables + provenance to book/full_runs/")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")

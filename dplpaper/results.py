@@ -240,6 +240,8 @@ def describe_provenance(prov: dict | None) -> str:
         reg = f"regionalization {prov.get('regionalization_max_evals', '?')} SCE-UA evaluations"
         if prov.get("regionalization_refine_steps"):
             reg += f" + {prov['regionalization_refine_steps']} gradient steps"
+            if prov.get("regionalization_refine_max_steps"):
+                reg += f" (to convergence, at most {prov['regionalization_refine_max_steps']})"
         bits.append(reg)
     if "wall_time_per_run_s" in prov:
         w = prov["wall_time_per_run_s"]

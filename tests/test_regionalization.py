@@ -190,3 +190,34 @@ def test_refine_skips_non_finite_sites_and_rejects_bad_losses():
                                lambda th: base(th) * float("nan"), steps=2)
     with pytest.raises(ValueError, match="steps"):
         refine_regionalization(TransferFunctions(3, 2).set_standardization(a_tr), a_tr, base, steps=0)
+
+
+def test_refine_to_convergence_extends_only_an_unconverged_curve():
+    from dplpaper.calibrate.regionalization import refine_regionalization
+    from dplpaper.calibrate.sceua import budget_convergence
+
+    a_tr, _, th_tr, _ = synthetic(seed=2)
+    loss = _torch_sq_loss(th_tr)
+    # 10 steps from zero are far from converged (the cost still falls fast): max_steps extends the run
+    short = refine_regionalization(TransferFunctions(3, 2).set_standardization(a_tr), a_tr, loss, steps=10, lr=0.05)
+    assert not budget_convergence(short.refine_curve, cost="best_cost", x="step", tol=1e-3)["converged"]
+    long = refine_regionalization(TransferFunctions(3, 2).set_standardization(a_tr), a_tr, loss, steps=10, lr=0.05,
+                                  max_steps=400, tol=1e-3)
+    curve = long.refine_curve
+    assert 10 < curve["step"].iloc[-1] < 400 and (curve["step"].iloc[-1] - 10) % 5 == 0   # half-budget increments
+    assert budget_convergence(curve, cost="best_cost", x="step", tol=1e-3)["converged"]
+    # not converged one increment earlier: it stopped at the first flat check
+    assert not budget_convergence(curve[curve["step"] <= curve["step"].iloc[-1] - 5], cost="best_cost", x="step",
+                                  tol=1e-3)["converged"]
+    # the first 10 steps are those of the run without max_steps (the optimizer's state carries on)
+    np.testing.assert_array_equal(curve["cost"].iloc[:11].to_numpy(), short.refine_curve["cost"].to_numpy())
+    # a budget that ends at max_steps stops there, converged or not
+    capped = refine_regionalization(TransferFunctions(3, 2).set_standardization(a_tr), a_tr, loss, steps=10, lr=0.05,
+                                    max_steps=17, tol=0.0)
+    assert capped.refine_curve["step"].iloc[-1] == 17
+    # an already flat curve is not extended
+    exact = TransferFunctions(3, 2, coef=TRUE_COEF).set_standardization(a_tr)
+    refine_regionalization(exact, a_tr, loss, steps=10, lr=1e-6, max_steps=1000)
+    assert exact.refine_curve["step"].iloc[-1] == 10
+    with pytest.raises(ValueError, match="max_steps"):
+        refine_regionalization(TransferFunctions(3, 2).set_standardization(a_tr), a_tr, loss, steps=40, max_steps=10)

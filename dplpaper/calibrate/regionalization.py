@@ -275,6 +275,7 @@ def fit_regionalization(
 
 def refine_regionalization(tf: TransferFunctions, attributes_train, site_loss: Callable, steps: int = 300,
                            lr: float = 0.05, *, coef_bound: float = 3.0, intercept_bound: float = 5.0,
+                           max_steps: int | None = None, tail: float = 0.2, tol: float = 0.005,
                            progress: bool = False) -> TransferFunctions:
     """Refine fitted transfer functions by full-batch gradient descent (Adam) on the domain-wide objective.
 
@@ -293,6 +294,11 @@ def refine_regionalization(tf: TransferFunctions, attributes_train, site_loss: C
         steps: gradient steps (each one model run of every training site, forward and backward).
         lr: Adam step size (in sigmoid-argument units per standardized attribute).
         coef_bound, intercept_bound: the search box, enforced after every step.
+        max_steps: run *to convergence*: after ``steps``, while the curve is not flat
+            (:func:`~dplpaper.calibrate.sceua.budget_convergence` on the best cost: its last ``tail`` gained
+            more than ``tol``), go on by ``steps // 2`` more at a time, up to ``max_steps`` in all. The
+            optimizer's state carries on, so the first ``steps`` are those of a run without ``max_steps``
+            (a search already flat at ``steps`` is unchanged). ``None``: exactly ``steps``.
     Returns:
         ``tf`` with the best coefficients and ``tf.refine_curve`` (DataFrame ``step, cost, best_cost``;
         ``cost`` is the objective at the coefficients before step ``step``'s update).
@@ -300,8 +306,12 @@ def refine_regionalization(tf: TransferFunctions, attributes_train, site_loss: C
     import pandas as pd
     import torch
 
+    from dplpaper.calibrate.sceua import budget_convergence
+
     if steps < 1:
         raise ValueError(f"refine_regionalization: steps must be >= 1, got {steps}")
+    if max_steps is not None and max_steps < steps:
+        raise ValueError(f"refine_regionalization: max_steps ({max_steps}) must be >= steps ({steps})")
     z = torch.as_tensor(tf.standardize(attributes_train), dtype=torch.float64)
     low = torch.as_tensor(tf.low, dtype=torch.float64)
     span = torch.as_tensor(tf.high - tf.low, dtype=torch.float64)
@@ -311,7 +321,9 @@ def refine_regionalization(tf: TransferFunctions, attributes_train, site_loss: C
     opt = torch.optim.Adam([coef], lr=lr)
     best_cost, best = float("inf"), coef.detach().clone()
     rows = []
-    for step in range(steps + 1):
+    target, step = steps, -1
+    while True:
+        step += 1
         theta = (low + span * torch.sigmoid(coef[:, 0] + z @ coef[:, 1:].T)).clamp(0.0, 1.0)
         cost = site_loss(theta)
         if cost.shape != (z.shape[0],):
@@ -326,9 +338,14 @@ def refine_regionalization(tf: TransferFunctions, attributes_train, site_loss: C
             best_cost, best = value, coef.detach().clone()
         rows.append((step, value, best_cost))
         if progress and step % max(1, steps // 10) == 0:
-            print(f"refine_regionalization: step {step}/{steps} cost {value:.4f} (best {best_cost:.4f})", flush=True)
-        if step == steps:
-            break
+            print(f"refine_regionalization: step {step}/{target} cost {value:.4f} (best {best_cost:.4f})", flush=True)
+        if step == target:
+            if max_steps is None or target >= max_steps:
+                break
+            curve = pd.DataFrame(rows, columns=["step", "cost", "best_cost"])
+            if budget_convergence(curve, tail=tail, tol=tol, cost="best_cost", x="step")["converged"]:
+                break
+            target = min(max_steps, target + max(1, steps // 2))
         opt.zero_grad()
         loss.backward()
         if not bool(torch.isfinite(coef.grad).all()):

@@ -190,6 +190,9 @@ class Case2Config:
             functions (evaluations = model runs per training basin).
         regionalization_refine_steps, regionalization_refine_lr: gradient refinement of the SCE-UA
             result (:func:`run_regionalization`; 0: SCE-UA only).
+        regionalization_refine_max_steps: refine *to convergence*: after ``regionalization_refine_steps``
+            go on in half-budget increments while the last 20 % of the curve still gains more than
+            0.005, up to this many steps (``None``: exactly ``regionalization_refine_steps``).
         sceua_max_evals, sceua_complexes: per-basin SCE-UA budget (7 complexes in the paper).
         objective: cost of the baselines, ``"nse"`` (1 - NSE) or ``"kge"`` (1 - KGE).
         vic: the paper's configuration, gZ through an LSTM surrogate of the VIC-style model
@@ -209,6 +212,7 @@ class Case2Config:
     regionalization_max_evals: int = 20000
     regionalization_complexes: int = 7
     regionalization_refine_steps: int = 0
+    regionalization_refine_max_steps: int | None = None
     regionalization_refine_lr: float = 0.05
     sceua_max_evals: int = 10000
     sceua_complexes: int = 7
@@ -238,7 +242,7 @@ class Case2Config:
         return cls(mode="full", quick_data=None, seeds=(seed, seed + 1, seed + 2),
                    dpl=DPLSettings(nmul=16, epochs=100, batch_sites=100, eval_every=10, lr=1e-3),
                    regionalization_max_evals=20000, regionalization_complexes=7,
-                   regionalization_refine_steps=1500,
+                   regionalization_refine_steps=1500, regionalization_refine_max_steps=6000,
                    sceua_max_evals=10000, sceua_complexes=7, vic=VICSettings.full(),
                    # sized for 2 CPU cores (about 40 min per seed): LSTM 64, 30 epochs; the dPL papers used 256
                    dynamic=DPLSettings(net="dynamic", nmul=16, epochs=30, batch_sites=100, eval_every=10, lr=3e-3,
@@ -259,7 +263,7 @@ class Case3Config:
             training folds; one subset draw per seed).
         scaling_regionalization: also fit the regionalization at every share (else only at 100 %).
         regionalization_max_evals, regionalization_complexes, regionalization_refine_steps,
-        regionalization_refine_lr: as in :class:`Case2Config`.
+        regionalization_refine_max_steps, regionalization_refine_lr: as in :class:`Case2Config`.
     """
 
     mode: str = "quick"
@@ -276,6 +280,7 @@ class Case3Config:
     regionalization_max_evals: int = 20000
     regionalization_complexes: int = 7
     regionalization_refine_steps: int = 0
+    regionalization_refine_max_steps: int | None = None
     regionalization_refine_lr: float = 0.05
     objective: str = "kge"
     fractions: tuple = (0.02, 0.05, 0.125, 0.25, 0.5, 0.75, 1.0)
@@ -300,7 +305,7 @@ class Case3Config:
         return cls(mode="full", quick_data=None, k_folds=10, fold_seed=seed, seeds=(seed,),
                    dpl=DPLSettings(nmul=16, epochs=100, batch_sites=100, lr=1e-3),
                    regionalization_max_evals=2000, regionalization_complexes=7,
-                   regionalization_refine_steps=1500,
+                   regionalization_refine_steps=1500, regionalization_refine_max_steps=6000,
                    fractions=(0.02, 0.05, 0.125, 0.25, 0.5, 0.75, 1.0), scaling_seeds=(seed, seed + 1, seed + 2))
 
 
@@ -799,7 +804,8 @@ def run_regionalization(ds: xr.Dataset, attrs: xr.Dataset, train_basins: Sequenc
                         train_period: tuple[str, str], test_period: tuple[str, str], attribute_names: Sequence[str],
                         max_evals: int = 5000, n_complexes: int = 7, objective: str = "nse", seed: int = 0,
                         warmup_days: int = 365, routing: bool = True, chunk: int = 8,
-                        progress: bool = False, refine_steps: int = 0, refine_lr: float = 0.05) -> BaselineRun:
+                        progress: bool = False, refine_steps: int = 0, refine_lr: float = 0.05,
+                        refine_max_steps: int | None = None) -> BaselineRun:
     """Transfer-function regionalization of HBV (one component): coefficients shared by all
     training basins, fitted with SCE-UA on the mean over training basins of ``1 - NSE`` (or
     ``1 - KGE``) over ``train_period``; then applied to ``test_basins`` over ``test_period``.
@@ -810,7 +816,9 @@ def run_regionalization(ds: xr.Dataset, attrs: xr.Dataset, train_basins: Sequenc
     steps on the same objective (:func:`~dplpaper.calibrate.regionalization.refine_regionalization`,
     Adam, step ``refine_lr``). The learning curve then has a ``stage`` column (``"sceua"``, then
     ``"gradient"``, whose ``epoch`` counts on from the SCE-UA evaluations, one per step) and the
-    convergence check (:func:`~dplpaper.calibrate.sceua.budget_convergence`) judges the last stage."""
+    convergence check (:func:`~dplpaper.calibrate.sceua.budget_convergence`) judges the last stage.
+    ``refine_max_steps``: refine to convergence, up to this many steps (see ``max_steps`` of
+    :func:`~dplpaper.calibrate.regionalization.refine_regionalization`)."""
     t0 = time.perf_counter()
     train_basins, test_basins = [str(b) for b in train_basins], [str(b) for b in test_basins]
     table = _hbv_table(routing)
@@ -838,7 +846,8 @@ def run_regionalization(ds: xr.Dataset, attrs: xr.Dataset, train_basins: Sequenc
         def site_loss(theta: torch.Tensor) -> torch.Tensor:  # the SCE-UA objective's site costs, differentiable
             return torch.nan_to_num(runner.torch_costs(theta), nan=0.0)
 
-        refine_regionalization(tf, a_train, site_loss, steps=refine_steps, lr=refine_lr, progress=progress)
+        refine_regionalization(tf, a_train, site_loss, steps=refine_steps, lr=refine_lr, progress=progress,
+                               max_steps=refine_max_steps)
         rc = tf.refine_curve
         lc = pd.concat([lc.assign(stage="sceua"), pd.DataFrame({"loop": rc["step"] + len(lc), "epoch": lc["epoch"].iloc[-1] + rc["step"],
                                           "best_cost_mean": rc["best_cost"], "best_cost_median": rc["best_cost"],
@@ -1016,7 +1025,8 @@ def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Datas
                                 config.regionalization_max_evals, config.regionalization_complexes, config.objective,
                                 seed0, config.warmup_days, config.dpl.routing, progress=progress,
                                 refine_steps=config.regionalization_refine_steps,
-                                refine_lr=config.regionalization_refine_lr)
+                                refine_lr=config.regionalization_refine_lr,
+                                refine_max_steps=config.regionalization_refine_max_steps)
         name = case2_method_labels(config)["regionalization"]
         rows.append(r.metrics.assign(method=name, seed=seed0))
         sims[name], hist[name], wall[name] = r.simulation, r.learning_curve, r.wall_time_s
@@ -1149,7 +1159,8 @@ def run_pub_folds(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
                                         config.regionalization_max_evals, config.regionalization_complexes,
                                         config.objective, seeds[0], config.warmup_days, config.dpl.routing,
                                         progress=progress, refine_steps=config.regionalization_refine_steps,
-                                        refine_lr=config.regionalization_refine_lr)
+                                        refine_lr=config.regionalization_refine_lr,
+                                refine_max_steps=config.regionalization_refine_max_steps)
                 conv = budget_convergence(r.learning_curve)
                 rows.append(r.metrics.assign(fold=i, method=labels[f"regionalization_{label}"],
                                              attributes=label, seed=seeds[0], budget_converged=conv["converged"],
@@ -1208,7 +1219,8 @@ def scaling_curve(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
                                                   config.regionalization_max_evals, config.regionalization_complexes,
                                                   config.objective, int(s), config.warmup_days, config.dpl.routing,
                                                   refine_steps=config.regionalization_refine_steps,
-                                                  refine_lr=config.regionalization_refine_lr)
+                                                  refine_lr=config.regionalization_refine_lr,
+                                refine_max_steps=config.regionalization_refine_max_steps)
                         reused = fit.metrics.assign(budget_converged=budget_convergence(fit.learning_curve)["converged"])
                     rows.append(reused.assign(fraction=frac, seed=s, fold=i, n_train=len(sub),
                                               method="regionalization"))
