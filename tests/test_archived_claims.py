@@ -116,6 +116,15 @@ def test_case3_full_claims_from_archives(tmp_path, monkeypatch):
     assert [c.key for c in claims] == ["full_daymet_dpl_8_vs_regionalization_8", "full_daymet_dpl_27_vs_dpl_8",
                                        "full_daymet_nse_dpl_8_vs_regionalization_8"]      # the same comparison on NSE
     assert "NSE" in claims[2].claim and "1 - KGE" in claims[2].note
+    # one fold's regionalization rerun by a later run supersedes the earlier rows of that fold
+    f = int(t.loc[reg, "fold"].iloc[0])
+    rerun = t[reg & (t["fold"] == f)].assign(kge=0.99, budget_converged=True)
+    rerun.to_csv(d / "pub_metrics_full_daymet_reg_f8.csv", index=False)
+    table2, provs2 = ar.case3_archive("daymet")
+    assert len(table2) == len(t) and len(provs2) == 3
+    got = table2[table2["method"].str.startswith("regionalization") & (table2["fold"] == f)]
+    assert len(got) == len(rerun) and got["kge"].eq(0.99).all()
+    assert table2[table2["method"].str.startswith("regionalization") & (table2["fold"] != f)]["kge"].lt(0.99).all()
     assert ar.case3_archive("era5land") == (None, [])
     with pytest.raises(ValueError, match="forcing"):
         ar.case3_archive("nldas")

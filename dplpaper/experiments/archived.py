@@ -24,11 +24,15 @@ CASE2_ARCHIVES = {"daymet": ("full_daymet", "full_daymet_dynamic", "full_daymet_
                   "era5land": ("full_hbv", "full_vic")}
 
 #: archived PUB tables of Case 3's full runs per forcing (``pub_metrics_<stem>.csv``)
-CASE3_ARCHIVES = {"daymet": ("full_daymet_dpl", "full_daymet_reg"), "era5land": ("full_dpl", "full_reg")}
+#: (a fold rerun by a later run, e.g. fold 8's regionalization refined to convergence, supersedes it)
+CASE3_ARCHIVES = {"daymet": ("full_daymet_dpl", "full_daymet_reg", "full_daymet_reg_f8"),
+                  "era5land": ("full_dpl", "full_reg")}
 
 #: archived scaling-curve tables of Case 3 per forcing (``scaling_<stem>.csv``; several runs of one
 #: forcing, e.g. more seeds on the same folds, are stacked)
-CASE3_SCALING_ARCHIVES = {"daymet": ("full_daymet_folds", "full_daymet_folds_s2"), "era5land": ("full_folds",)}
+CASE3_SCALING_ARCHIVES = {"daymet": ("full_daymet_folds", "full_daymet_folds_s2", "full_daymet_folds_3_4_5",
+                                     "full_daymet_folds_6_7", "full_daymet_folds_8_9"),
+                          "era5land": ("full_folds",)}
 
 _NB = "20_case2_temporal"
 
@@ -205,8 +209,14 @@ def _stacked(archives: dict, forcing: str, prefix: str) -> tuple[pd.DataFrame | 
 
 def case3_archive(forcing: str) -> tuple[pd.DataFrame | None, list[dict]]:
     """``(table, provenances)`` of the archived Case 3 PUB runs with ``forcing``: the per-basin tables
-    (``fold, site, method, attributes, seed, nse, kge, ...``) stacked, and each run's provenance."""
-    return _stacked(CASE3_ARCHIVES, forcing, "pub_metrics_")
+    (``fold, site, method, attributes, seed, nse, kge, ...``) stacked (a (fold, site, method, attributes,
+    seed) row archived twice is kept once, from the later run of :data:`CASE3_ARCHIVES`), and each
+    run's provenance."""
+    table, provs = _stacked(CASE3_ARCHIVES, forcing, "pub_metrics_")
+    if table is None:
+        return None, []
+    key = ["fold", "site", "method", "attributes", "seed"]
+    return table[~table.duplicated(key, keep="last")].reset_index(drop=True), provs
 
 
 def case3_scaling_archive(forcing: str) -> tuple[pd.DataFrame | None, list[dict]]:
