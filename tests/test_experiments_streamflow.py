@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from dplpaper import metrics
+from dplpaper.experiments import hbv_baselines as hb
 from dplpaper.experiments import streamflow as sf
 
 BASINS = ["01022500", "01031500", "02053200"]
@@ -129,10 +130,10 @@ def test_fast_candidate_costs_match_metrics(data):
     obs = td.target[WARM:].numpy()
     theta = np.random.default_rng(0).random((3, len(basins), 14))
     for obj in ("nse", "kge"):
-        runner = sf._CandidateRunner(td.forcing.numpy(), obs, WARM, obj, chunk=2)  # 3 candidates: one padded chunk
+        runner = hb.CandidateRunner(td.forcing.numpy(), obs, WARM, obj, chunk=2)  # 3 candidates: one padded chunk
         c = runner.costs(theta)
         for i in range(3):
-            sim = sf._hbv_numpy(td.forcing.numpy(), theta[i], WARM)
+            sim = hb.hbv_numpy(td.forcing.numpy(), theta[i], WARM)
             ref = 1 - (metrics.nse(sim.astype(float), obs.astype(float)) if obj == "nse"
                        else metrics.kge(sim.astype(float), obs.astype(float), variant="2012"))
             np.testing.assert_allclose(c[i], ref, rtol=1e-4, atol=1e-4)
@@ -170,7 +171,7 @@ def test_regionalization_and_sceua_improve_on_their_start(data):
     assert lc["best_cost_mean"].iloc[-1] < lc["best_cost_mean"].iloc[0]
     # the calibrated parameters reproduce the reported test metrics
     sub = ds.sel(site=basins[:2], time=slice(pd.Timestamp(TEST[0]) - pd.Timedelta(days=WARM), TEST[1]))
-    sim = sf._hbv_numpy(sf.forcing_array(sub), s.parameters, WARM)
+    sim = hb.hbv_numpy(sf.forcing_array(sub), s.parameters, WARM)
     obs = sub["streamflow"].transpose("time", "site").values[WARM:]
     np.testing.assert_allclose(metrics.nse(sim.astype(float), obs.astype(float)), s.metrics["nse"], rtol=1e-6)
 
@@ -185,7 +186,7 @@ def test_torch_costs_match_numpy_costs_and_finite_differences(data, objective):
     sub = ds.sel(site=basins[:4], time=slice(TRAIN[0], TRAIN[1]))
     f = sf.forcing_array(sub)
     obs = sub["streamflow"].transpose("time", "site").values
-    run = sf._CandidateRunner(f, obs, 0, objective, True, 1)
+    run = hb.CandidateRunner(f, obs, 0, objective, True, 1)
     theta = np.random.default_rng(0).uniform(0.2, 0.8, (4, 14))
     ref = run.costs(theta[None])[0]
     th = torch.tensor(theta, requires_grad=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import zlib
 from pathlib import Path
-from typing import Collection
 
 import numpy as np
 import pandas as pd

@@ -9,7 +9,6 @@ optimization's or the model structure's.
 """
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from dplpaper.experiments import soil_moisture as sm

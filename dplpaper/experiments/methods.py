@@ -63,8 +63,10 @@ from dplpaper.calibrate.regionalization import BECK_ATTRIBUTES_CAMELS, TransferF
 from dplpaper.calibrate.sceua import sceua
 from dplpaper.data import TEST_PERIOD, TRAIN_PERIOD
 from dplpaper.experiments import streamflow as sf
-from dplpaper.experiments.streamflow import (DPLRun, DPLSettings, _CandidateRunner, _hbv_table, _period_index,
-                                             _sim_array, _time_slice)
+from dplpaper.data.streamflow import period_index, sim_array, time_slice
+from dplpaper.experiments.configs import DPLSettings
+from dplpaper.experiments.hbv_baselines import CandidateRunner, hbv_unit_table
+from dplpaper.experiments.streamflow_dpl import DPLRun
 from dplpaper.models.hbv import HBV
 from dplpaper.nets import GZ, DPLModel, Normalizer
 from dplpaper.results import results_dir
@@ -173,7 +175,7 @@ def gz_series(ds: xr.Dataset, basins: Sequence[str], period: tuple[str, str], wa
     on these values (log transform of precip and streamflow). Returns (series, normalizer).
     """
     basins = [str(b) for b in basins]
-    start, end = _time_slice(ds, period, warmup_days)
+    start, end = time_slice(ds, period, warmup_days)
     sub = ds.sel(site=basins, time=slice(start, end))
     f = sf.forcing_array(sub).astype(np.float64)
     q = sub["streamflow"].transpose("time", "site").values.astype(np.float64).copy()
@@ -251,8 +253,8 @@ def run_dpl_gz(ds: xr.Dataset, attrs: xr.Dataset, basins: Sequence[str], train_p
     res = train_dpl(model, train, settings.train_config(seed, progress), eval_fn=eval_fn)
     sim = simulate(res.model)
     params = gz_parameters(res.model, ser, train.attributes, span).numpy()
-    times = _period_index(ds, test_period, warmup_days)
-    return DPLRun(metrics=sf.score(sim, obs_test, basins), simulation=_sim_array(sim, basins, times, "dPL gZ"),
+    times = period_index(ds, test_period, warmup_days)
+    return DPLRun(metrics=sf.score(sim, obs_test, basins), simulation=sim_array(sim, basins, times, "dPL gZ"),
                   history=res.history, parameters=params, model=res.model, normalizer=norm,
                   wall_time_s=time.perf_counter() - t0)
 
@@ -271,15 +273,15 @@ def dpl_curve(run: DPLRun, method: str) -> pd.DataFrame:
 
 
 def _test_runner(ds: xr.Dataset, basins: Sequence[str], test_period, warmup_days: int, routing: bool,
-                 chunk: int = 8) -> _CandidateRunner:
+                 chunk: int = 8) -> CandidateRunner:
     """Evaluator of 1 - NSE on the test period for many parameter sets ``[K, site, n]``."""
-    s, e = _time_slice(ds, test_period, warmup_days)
+    s, e = time_slice(ds, test_period, warmup_days)
     te = ds.sel(site=list(basins), time=slice(s, e))
     obs = te["streamflow"].transpose("time", "site").values[warmup_days:]
-    return _CandidateRunner(sf.forcing_array(te), obs, warmup_days, "nse", routing, chunk)
+    return CandidateRunner(sf.forcing_array(te), obs, warmup_days, "nse", routing, chunk)
 
 
-def _median_nse(runner: _CandidateRunner, theta: np.ndarray) -> np.ndarray:
+def _median_nse(runner: CandidateRunner, theta: np.ndarray) -> np.ndarray:
     """theta ``[K, site, n]`` unit cube -> ``[K]`` median (NaN-aware) test NSE over basins."""
     nse = 1.0 - runner.costs(np.ascontiguousarray(theta, dtype=np.float64))
     with np.errstate(all="ignore"):
@@ -290,7 +292,7 @@ def mid_cube_score(ds: xr.Dataset, basins: Sequence[str], test_period, warmup_da
                    routing: bool = True) -> float:
     """Median test NSE of HBV (one component) with every parameter at the middle of its range."""
     runner = _test_runner(ds, basins, test_period, warmup_days, routing, chunk=1)
-    n = len(_hbv_table(routing))
+    n = len(hbv_unit_table(routing))
     return float(_median_nse(runner, np.full((1, len(basins), n), 0.5))[0])
 
 
@@ -308,10 +310,10 @@ def sceua_curve(ds: xr.Dataset, basins: Sequence[str], train_period: tuple[str, 
     clock (test evaluation excluded).
     """
     basins = [str(b) for b in basins]
-    n_par = len(_hbv_table(routing))
-    start, end = _time_slice(ds, train_period, warmup_days)
+    n_par = len(hbv_unit_table(routing))
+    start, end = time_slice(ds, train_period, warmup_days)
     sub = ds.sel(site=basins, time=slice(start, end))
-    runner = _CandidateRunner(sf.forcing_array(sub), sub["streamflow"].transpose("time", "site").values[warmup_days:],
+    runner = CandidateRunner(sf.forcing_array(sub), sub["streamflow"].transpose("time", "site").values[warmup_days:],
                               warmup_days, objective, routing, chunk)
 
     def objective_fn(u: np.ndarray) -> np.ndarray:  # [S, K, n] -> [S, K]

@@ -33,10 +33,7 @@ settings and basins (:func:`get_surrogate`); delete the file to retrain.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -46,10 +43,12 @@ import torch
 import xarray as xr
 
 from dplpaper import metrics
-from dplpaper.calibrate.regionalization import BECK_ATTRIBUTES_CAMELS
 from dplpaper.calibrate.sceua import sceua
-from dplpaper.experiments.streamflow import (BaselineRun, DPLRun, TrainerSettings, _period_index, _sim_array,
-                                             _time_slice, assemble, fit_attribute_normalizer, forcing_array, score)
+from dplpaper.data.streamflow import (assemble, fit_attribute_normalizer, forcing_array, period_index, sim_array,
+                                      time_slice)
+from dplpaper.experiments.configs import VICSettings
+from dplpaper.experiments.hbv_baselines import BaselineRun
+from dplpaper.experiments.streamflow_dpl import DPLRun, score
 from dplpaper.models.base import ParameterTable, ProcessModel
 from dplpaper.models.hbv import hbv_parameter_table, route, routing_unit_hydrograph
 from dplpaper.models.surrogate import LSTMSurrogate, evaluate_surrogate, latin_hypercube, make_surrogate_training_set, train_surrogate
@@ -69,67 +68,6 @@ TEXTURE_ATTRIBUTES = {"sand": "sand_frac", "clay": "clay_frac", "silt": "silt_fr
 #: The five VIC parameters, then the two routing parameters of HBV's table (ROUTA, ROUTB).
 ROUTED_VIC_TABLE = ParameterTable(list(VIC_TABLE) + [s for s in hbv_parameter_table(True, False) if s.name in ("ROUTA", "ROUTB")])
 N_VIC = len(VIC_TABLE)
-
-
-@dataclass
-class VICSettings(TrainerSettings):
-    """Settings of the VIC-surrogate configuration (``quick()`` / ``full()``).
-
-    Attributes:
-        sur_param_sets: Latin-hypercube parameter sets of the surrogate's training simulations.
-        sur_hidden, sur_iters, sur_batch, sur_seq_len, sur_warmup, sur_lr: surrogate LSTM size and
-            training (iterations of ``sur_batch`` windows of ``sur_seq_len`` days, the first
-            ``sur_warmup`` days of each window without loss).
-        sur_eval_sets: fresh parameter sets of the accuracy test (test period).
-        sur_seed: seeds the hypercube, the surrogate's weights and its mini-batches.
-        net: ``"gz"`` (the paper's) or ``"ga"``.
-        attributes: static attributes of the network.
-        hidden: network width (gZ: LSTM hidden size).
-        epochs, batch_sites, lr, eval_every (and the other fields of
-            :class:`dplpaper.experiments.streamflow.TrainerSettings`): trainer settings.
-        sceua_max_evals, sceua_complexes: budget of the per-basin SCE-UA of the legacy model
-            (:func:`run_sceua_vic`; evaluations = legacy model runs per basin).
-        use_cache: reuse a cached surrogate from ``results/case2``.
-    """
-
-    sur_param_sets: int = 16
-    sur_hidden: int = 64
-    sur_iters: int = 1500
-    sur_batch: int = 64
-    sur_seq_len: int = 365
-    sur_warmup: int = 180
-    sur_lr: float = 5e-3
-    sur_eval_sets: int = 4
-    sur_seed: int = 2021
-    net: str = "gz"
-    attributes: tuple = tuple(BECK_ATTRIBUTES_CAMELS)
-    hidden: int = 64
-    epochs: int = 30
-    batch_sites: int = 40
-    lr: float = 3e-3
-    eval_every: int = 10
-    sceua_max_evals: int = 1000
-    sceua_complexes: int = 7
-    use_cache: bool = True
-
-    @classmethod
-    def quick(cls, **kw) -> "VICSettings":
-        """Sized for the 40 shipped basins on 2 CPU cores (a few minutes)."""
-        return cls(**kw)
-
-    @classmethod
-    def full(cls, **kw) -> "VICSettings":
-        """All basins: more parameter sets, a longer-trained surrogate, 100 basins per batch."""
-        base = dict(sur_param_sets=32, sur_iters=6000, sur_batch=128, epochs=50, batch_sites=100, lr=1e-3, eval_every=10,
-                    sceua_max_evals=3000)
-        base.update(kw)
-        return cls(**base)
-
-    def surrogate_key(self, basins: Sequence[str], period: tuple[str, str]) -> str:
-        """Hash of everything the trained surrogate depends on (cache file name)."""
-        d = {k: v for k, v in asdict(self).items() if k.startswith("sur_")}
-        d.update(basins=list(basins), period=list(period), format=1)
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
 class RoutedRunoffSurrogate(ProcessModel):
@@ -200,7 +138,7 @@ def surrogate_training_set(ds: xr.Dataset, attrs: xr.Dataset, basins: Sequence[s
     spun up over the ``spinup_days`` before it (dropped). See
     :func:`dplpaper.models.surrogate.make_surrogate_training_set` for the returned dict."""
     basins = [str(b) for b in basins]
-    start, end = _time_slice(ds, period, spinup_days)
+    start, end = time_slice(ds, period, spinup_days)
     f = forcing_array(ds.sel(site=basins, time=slice(start, end))).astype(np.float64)
     tex = texture(attrs, basins)
     P = latin_hypercube(settings.sur_param_sets, N_VIC, seed=settings.sur_seed)
@@ -234,7 +172,7 @@ def surrogate_accuracy(surrogate: LSTMSurrogate, ds: xr.Dataset, attrs: xr.Datas
     ``spinup_days`` before the period, the surrogate's LSTM over the same days; both are compared
     on the period itself. Returns one row per (set, basin): ``site, set, corr, nse, rmse``."""
     basins = [str(b) for b in basins]
-    start, end = _time_slice(ds, period, spinup_days)
+    start, end = time_slice(ds, period, spinup_days)
     f = forcing_array(ds.sel(site=basins, time=slice(start, end))).astype(np.float64)
     tex = texture(attrs, basins)
     P = latin_hypercube(settings.sur_eval_sets, N_VIC, seed=settings.sur_seed + 1000)
@@ -314,9 +252,9 @@ def run_dpl_vic(ds: xr.Dataset, attrs: xr.Dataset, basins: Sequence[str], train_
     res = train_dpl(model, train, settings.train_config(seed, progress), eval_fn=eval_fn if settings.eval_every > 0 else None)
     sim = _simulate(res.model)
     params = predict_parameters(res.model, test, series=gz_series).numpy()
-    times = _period_index(ds, test_period, warmup_days)
+    times = period_index(ds, test_period, warmup_days)
     label = f"dPL {settings.net}+VIC surrogate"
-    run = DPLRun(metrics=score(sim, obs_test, basins), simulation=_sim_array(sim, basins, times, label),
+    run = DPLRun(metrics=score(sim, obs_test, basins), simulation=sim_array(sim, basins, times, label),
                  history=res.history, parameters=params, model=res.model, normalizer=norm,
                  wall_time_s=time.perf_counter() - t0)
     q_legacy = legacy_streamflow(te.forcing.numpy(), tex, params[..., 0], warmup=warmup_days)
@@ -334,7 +272,7 @@ def run_sceua_vic(ds: xr.Dataset, attrs: xr.Dataset, basins: Sequence[str], trai
     t0 = time.perf_counter()
     basins = [str(b) for b in basins]
     tex = texture(attrs, basins)
-    start, end = _time_slice(ds, train_period, warmup_days)
+    start, end = time_slice(ds, train_period, warmup_days)
     sub = ds.sel(site=basins, time=slice(start, end))
     f_tr = forcing_array(sub)
     obs_tr = sub["streamflow"].transpose("time", "site").values[warmup_days:].astype(np.float64)
@@ -348,11 +286,11 @@ def run_sceua_vic(ds: xr.Dataset, attrs: xr.Dataset, basins: Sequence[str], trai
 
     res = sceua(objective, len(ROUTED_VIC_TABLE), n_sites=len(basins), n_complexes=n_complexes, max_evals=max_evals,
                 seed=seed, progress=progress, max_batch=max_batch, keep_param_history=False)
-    s2, e2 = _time_slice(ds, test_period, warmup_days)
+    s2, e2 = time_slice(ds, test_period, warmup_days)
     te = ds.sel(site=basins, time=slice(s2, e2))
     sim = legacy_streamflow(forcing_array(te), tex, res.best_params, warmup_days)
     obs = te["streamflow"].transpose("time", "site").values[warmup_days:]
-    times = _period_index(ds, test_period, warmup_days)
-    return BaselineRun(metrics=score(sim, obs, basins), simulation=_sim_array(sim, basins, times, "SCE-UA VIC-style"),
+    times = period_index(ds, test_period, warmup_days)
+    return BaselineRun(metrics=score(sim, obs, basins), simulation=sim_array(sim, basins, times, "SCE-UA VIC-style"),
                        parameters=res.best_params, transfer_functions=None, learning_curve=res.learning_curve(),
                        wall_time_s=time.perf_counter() - t0)

@@ -61,14 +61,14 @@ import numpy as np
 import torch
 
 from dplpaper.models.base import DynamicParams, ParameterTable, ParamSpec, ProcessModel
+from dplpaper.models import hbv_fused
+from dplpaper.models.hbv_constants import DEFAULT_INITIAL_STATE, UH_LENGTH
 from dplpaper.models.registry import register_model
 
 #: state order of ``initial_states`` / ``final_states``: ``[site, 5, nmul]`` in mm.
 STATE_NAMES = ("snowpack", "meltwater", "soil_storage", "upper_storage", "lower_storage")
-#: default initial storage of every state (mm), as in the dPL code line.
-DEFAULT_INITIAL_STATE = 0.001
-#: number of daily ordinates of the gamma unit hydrograph.
-UH_LENGTH = 15
+#: DEFAULT_INITIAL_STATE (mm, every state) and UH_LENGTH (days of the unit hydrograph):
+#: :mod:`dplpaper.models.hbv_constants`, shared with the fused kernel.
 
 _CORE_SPECS = (
     ParamSpec("BETA", 1.0, 6.0, "-", "shape exponent of the soil recharge curve (SM/FC)^BETA"),
@@ -184,8 +184,6 @@ def check_forcing(forcing: torch.Tensor) -> None:
         raise ValueError(f"HBV forcing must be [time, site, 3] (precip, temp, pet); got {tuple(forcing.shape)}")
     names = ("precip", "temp", "pet")
     if forcing.device.type == "cpu" and forcing.dtype in (torch.float32, torch.float64):
-        from dplpaper.models import hbv_fused
-
         if hbv_fused.forcing_ok(forcing):  # one branch-free C pass (False: no C backend, or a bad value)
             return
         a = forcing.detach().numpy()  # one single-threaded pass, no tensor-op dispatch
@@ -336,8 +334,6 @@ class HBV(ProcessModel):
             return False
         if forcing.dtype not in (torch.float32, torch.float64):
             return False
-        from dplpaper.models import hbv_fused
-
         if hbv_fused.available():
             return True
         if self.backend == "fused":
@@ -382,9 +378,7 @@ class HBV(ProcessModel):
             return {"streamflow": q}
         uh = routing_unit_hydrograph(rp[:, -2, :].mean(-1), rp[:, -1, :].mean(-1))
         if use_fused:  # same convolution in C (the grouped conv1d costs more than HBV itself)
-            from dplpaper.models.hbv_fused import route_fused
-
-            return {"streamflow": route_fused(q, uh, None if q_warm is None else q_warm[-(UH_LENGTH - 1):].detach())}
+            return {"streamflow": hbv_fused.route_fused(q, uh, None if q_warm is None else q_warm[-(UH_LENGTH - 1):].detach())}
         if q_warm is not None:
             hist = q_warm[-(UH_LENGTH - 1):].detach()
             return {"streamflow": route(torch.cat([hist, q]), uh)[hist.shape[0]:]}
@@ -394,8 +388,7 @@ class HBV(ProcessModel):
                        initial_states: torch.Tensor | None, return_states: bool) -> dict[str, torch.Tensor]:
         """:meth:`forward` for :class:`DynamicParams` on the fused kernel: the static rows are scaled
         and passed once, only the time-varying rows day by day (same results as ``params.full()``)."""
-        from dplpaper.models.hbv_fused import hbv_fused_run_dyn
-
+        hbv_fused_run_dyn = hbv_fused.hbv_fused_run_dyn
         n_t, n_s, _ = forcing.shape
         expect = (n_s, len(self.parameter_table), self.nmul)
         if tuple(params.static.shape) != expect or params.dynamic.shape[0] != n_t:
@@ -469,7 +462,7 @@ class HBV(ProcessModel):
         states = self._initial_states(forcing, initial_states)
         dynamic = core.ndim == 4
         if use_fused:
-            from dplpaper.models.hbv_fused import hbv_fused_run as run
+            run = hbv_fused.hbv_fused_run
         else:
             def run(f, p, s):
                 q, _, fs = hbv_loop(f, p, s, self.use_betaet)

@@ -50,6 +50,7 @@ import numpy as np
 import torch
 
 from dplpaper.models._cbuild import build_and_load
+from dplpaper.models.hbv_constants import DEFAULT_INITIAL_STATE, UH_LENGTH
 
 _SRC = Path(__file__).parent / "_csrc" / "hbv.c"
 _FLAGS = ["-O3", "-fPIC", "-shared", "-std=c99", "-ffp-contract=off", "-fno-trapping-math", "-fno-math-errno",
@@ -433,8 +434,6 @@ def hbv_forward_numpy(forcing: np.ndarray, params_physical: np.ndarray, warmup: 
         gamma unit hydrograph when the routing rows are present, identical (to rounding) to
         ``HBV(...)(forcing, to_unit(params), warmup)["streamflow"]``.
     """
-    from dplpaper.models.hbv import DEFAULT_INITIAL_STATE, UH_LENGTH
-
     lib = _load()
     if lib is None:
         raise RuntimeError(f"fused HBV backend unavailable: {unavailable_reason()}")

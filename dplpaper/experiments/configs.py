@@ -1,0 +1,295 @@
+"""Settings of the streamflow methods and the Case 2 / Case 3 configs (quick and full presets).
+
+A config is a dataclass whose sections are dataclasses (``dpl``, ``dynamic``, ``lstm``, ``vic``);
+``dplpaper run ... --set KEY=VALUE`` overrides any field (:func:`dplpaper.config.apply_overrides`) and
+every run saves the resolved config in its provenance (:func:`dplpaper.config.config_dict`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+from dplpaper.calibrate.regionalization import BECK_ATTRIBUTES_CAMELS
+from dplpaper.data import TEST_PERIOD, TRAIN_PERIOD
+from dplpaper.data.streamflow import ATTRIBUTES_27
+from dplpaper.train import TrainConfig
+
+__all__ = ["PUB_PERIOD", "DPL_NETS", "TrainerSettings", "DPLSettings", "LSTMSettings", "VICSettings", "Case2Config",
+           "Case3Config"]
+
+#: Case 3 training and test period (see the module docstring for why not the paper's 2000-2016).
+PUB_PERIOD = ("1999-10-01", "2008-09-30")
+
+@dataclass
+class TrainerSettings:
+    """Trainer settings of a dPL configuration (see :class:`dplpaper.train.TrainConfig`).
+
+    Attributes:
+        epochs, batch_sites, window_days, warmup_days, lr: trainer settings (an epoch is one
+            forward run per training basin over the training period).
+        loss, loss_kwargs: training loss (default NSE*: squared error scaled by each basin's
+            flow variance, so that wet basins do not dominate).
+        eval_every: evaluate the median test NSE every this many epochs (0: never); gives a
+            learning curve in ``DPLRun.history``.
+        device: where the model and mini-batches live (``"cuda"`` on a GPU machine).
+        net_device: dPL only: keep the parameter network there (e.g. ``"cuda"``) while the process
+            model runs on ``device`` (e.g. HBV's fused C kernel on the CPU); see
+            :meth:`dplpaper.nets.DPLModel.pin_net`.
+    """
+
+    epochs: int = 100
+    batch_sites: int = 100
+    window_days: int = 365
+    warmup_days: int = 365
+    lr: float = 1e-3
+    loss: str = "nse"
+    loss_kwargs: dict = field(default_factory=lambda: {"variant": "nse_star"})
+    eval_every: int = 0
+    device: str = "cpu"
+    net_device: str | None = None
+
+    def train_config(self, seed: int, progress: bool = False) -> TrainConfig:
+        return TrainConfig(epochs=self.epochs, batch_sites=self.batch_sites, window_days=self.window_days,
+                           warmup_days=self.warmup_days, loss=self.loss, loss_kwargs=dict(self.loss_kwargs),
+                           lr=self.lr, seed=int(seed), eval_every=max(1, self.eval_every), progress=progress,
+                           device=self.device)
+
+
+@dataclass
+class DPLSettings(TrainerSettings):
+    """gA + HBV settings: the trainer's (:class:`TrainerSettings`) plus the model's.
+
+    Attributes:
+        nmul: HBV parameter components per basin (fluxes averaged).
+        routing: gamma unit-hydrograph routing (adds ROUTA, ROUTB).
+        hidden, n_layers, dropout: the gA MLP.
+    """
+
+    nmul: int = 16
+    routing: bool = True
+    hidden: int = 256
+    n_layers: int = 2
+    dropout: float = 0.0
+    net: str = "ga"
+    dynamic_params: tuple = ("BETA", "BETAET")
+    use_betaet: bool = False
+    lstm_hidden: int = 64
+
+    def __post_init__(self) -> None:
+        if self.net not in DPL_NETS:
+            raise ValueError(f"DPLSettings.net must be one of {DPL_NETS}, got {self.net!r}")
+
+
+#: dPL parameter networks of Cases 2/3: ``"ga"`` (static, attributes -> parameters, :class:`GA`)
+#: and ``"dynamic"`` (:class:`dplpaper.nets.GDynamic`: LSTM over forcing + attributes ->
+#: time-varying ``dynamic_params``, MLP on attributes -> the static rest).
+DPL_NETS = ("ga", "dynamic")
+
+
+@dataclass
+class LSTMSettings(TrainerSettings):
+    """The LSTM streamflow baseline (:class:`dplpaper.models.lstm.LSTMStreamflow`): the trainer's
+    settings plus the network's (hidden size, dropout)."""
+
+    hidden: int = 256
+    dropout: float = 0.4
+
+
+@dataclass
+class VICSettings(TrainerSettings):
+    """Settings of the VIC-surrogate configuration (``quick()`` / ``full()``).
+
+    Attributes:
+        sur_param_sets: Latin-hypercube parameter sets of the surrogate's training simulations.
+        sur_hidden, sur_iters, sur_batch, sur_seq_len, sur_warmup, sur_lr: surrogate LSTM size and
+            training (iterations of ``sur_batch`` windows of ``sur_seq_len`` days, the first
+            ``sur_warmup`` days of each window without loss).
+        sur_eval_sets: fresh parameter sets of the accuracy test (test period).
+        sur_seed: seeds the hypercube, the surrogate's weights and its mini-batches.
+        net: ``"gz"`` (the paper's) or ``"ga"``.
+        attributes: static attributes of the network.
+        hidden: network width (gZ: LSTM hidden size).
+        epochs, batch_sites, lr, eval_every (and the other fields of
+            :class:`TrainerSettings`): trainer settings.
+        sceua_max_evals, sceua_complexes: budget of the per-basin SCE-UA of the legacy model
+            (:func:`run_sceua_vic`; evaluations = legacy model runs per basin).
+        use_cache: reuse a cached surrogate from ``results/case2``.
+    """
+
+    sur_param_sets: int = 16
+    sur_hidden: int = 64
+    sur_iters: int = 1500
+    sur_batch: int = 64
+    sur_seq_len: int = 365
+    sur_warmup: int = 180
+    sur_lr: float = 5e-3
+    sur_eval_sets: int = 4
+    sur_seed: int = 2021
+    net: str = "gz"
+    attributes: tuple = tuple(BECK_ATTRIBUTES_CAMELS)
+    hidden: int = 64
+    epochs: int = 30
+    batch_sites: int = 40
+    lr: float = 3e-3
+    eval_every: int = 10
+    sceua_max_evals: int = 1000
+    sceua_complexes: int = 7
+    use_cache: bool = True
+
+    @classmethod
+    def quick(cls, **kw) -> "VICSettings":
+        """Sized for the 40 shipped basins on 2 CPU cores (a few minutes)."""
+        return cls(**kw)
+
+    @classmethod
+    def full(cls, **kw) -> "VICSettings":
+        """All basins: more parameter sets, a longer-trained surrogate, 100 basins per batch."""
+        base = dict(sur_param_sets=32, sur_iters=6000, sur_batch=128, epochs=50, batch_sites=100, lr=1e-3, eval_every=10,
+                    sceua_max_evals=3000)
+        base.update(kw)
+        return cls(**base)
+
+    def surrogate_key(self, basins: Sequence[str], period: tuple[str, str]) -> str:
+        """Hash of everything the trained surrogate depends on (cache file name)."""
+        d = {k: v for k, v in asdict(self).items() if k.startswith("sur_")}
+        d.update(basins=list(basins), period=list(period), format=1)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+@dataclass
+class Case2Config:
+    """Case 2 (temporal generalization) settings; :meth:`quick` and :meth:`full` are the two modes.
+
+    Attributes:
+        mode: ``"quick"`` or ``"full"``.
+        quick_data: passed to the loaders (True: the shipped subset; None: full set when found).
+        basins: basin ids (None: every CAMELS-531 basin with Caravan data).
+        attributes: attributes of the like-for-like comparison (dPL gA and regionalization).
+        extra_attributes: a second dPL variant with more attributes (None: skip).
+        dpl: gA + HBV settings.
+        forcing: ``"daymet"`` (default) or ``"era5land"`` (:func:`load_streamflow_data`).
+        dynamic: dPL with dynamic parameters (``net="dynamic"``; method ``dpl_dynamic``, 27 attributes).
+        lstm: the LSTM streamflow baseline (method ``lstm``, 27 attributes).
+        seeds: one dPL run per seed; the reported median is the mean over seeds of the median
+            over basins (the baselines run once, with the first seed).
+        regionalization_max_evals, regionalization_complexes: SCE-UA budget of the transfer
+            functions (evaluations = model runs per training basin).
+        regionalization_refine_steps, regionalization_refine_lr: gradient refinement of the SCE-UA
+            result (:func:`run_regionalization`; 0: SCE-UA only).
+        regionalization_refine_max_steps: refine *to convergence*: after ``regionalization_refine_steps``
+            go on in half-budget increments while the last 20 % of the curve still gains more than
+            0.005, up to this many steps (``None``: exactly ``regionalization_refine_steps``).
+        sceua_max_evals, sceua_complexes: per-basin SCE-UA budget (7 complexes in the paper).
+        objective: cost of the baselines, ``"nse"`` (1 - NSE) or ``"kge"`` (1 - KGE).
+        vic: the paper's configuration, gZ through an LSTM surrogate of the VIC-style model
+            (:class:`VICSettings`); ``None``: not run.
+    """
+
+    mode: str = "quick"
+    quick_data: bool | None = True
+    basins: tuple | None = None
+    train_period: tuple = TRAIN_PERIOD
+    test_period: tuple = TEST_PERIOD
+    warmup_days: int = 365
+    attributes: tuple = tuple(BECK_ATTRIBUTES_CAMELS)
+    extra_attributes: tuple | None = ATTRIBUTES_27
+    dpl: DPLSettings = field(default_factory=DPLSettings)
+    seeds: tuple = (0,)
+    regionalization_max_evals: int = 20000
+    regionalization_complexes: int = 7
+    regionalization_refine_steps: int = 0
+    regionalization_refine_max_steps: int | None = None
+    regionalization_refine_lr: float = 0.05
+    sceua_max_evals: int = 10000
+    sceua_complexes: int = 7
+    objective: str = "nse"
+    vic: object | None = None
+    forcing: str = "daymet"
+    dynamic: DPLSettings | None = None
+    lstm: LSTMSettings | None = None
+
+    @classmethod
+    def quick(cls, seed: int = 0) -> "Case2Config":
+        """The shipped 40 basins; short budgets so that the notebook runs in a few minutes on 2 cores."""
+        return cls(mode="quick", quick_data=True, seeds=(seed,),
+                   dpl=DPLSettings(nmul=16, epochs=50, batch_sites=40, eval_every=10, lr=3e-3),
+                   regionalization_max_evals=4000, regionalization_complexes=2, regionalization_refine_steps=300,
+                   sceua_max_evals=3000, sceua_complexes=7, vic=VICSettings.quick(),
+                   dynamic=DPLSettings(net="dynamic", nmul=16, epochs=10, batch_sites=40, eval_every=5, lr=3e-3,
+                                       lstm_hidden=32),
+                   lstm=LSTMSettings(epochs=20, batch_sites=40, eval_every=5, lr=1e-2, hidden=32, dropout=0.0))
+
+    @classmethod
+    def full(cls, seed: int = 0) -> "Case2Config":
+        """All 426 basins, 100 epochs, 3 seeds, SCE-UA budgets of 20,000 (regionalization, then 1,500
+        gradient steps to convergence) and 10,000 (per basin)."""
+        return cls(mode="full", quick_data=None, seeds=(seed, seed + 1, seed + 2),
+                   dpl=DPLSettings(nmul=16, epochs=100, batch_sites=100, eval_every=10, lr=1e-3),
+                   regionalization_max_evals=20000, regionalization_complexes=7,
+                   regionalization_refine_steps=1500, regionalization_refine_max_steps=6000,
+                   sceua_max_evals=10000, sceua_complexes=7, vic=VICSettings.full(),
+                   # sized for 2 CPU cores (about 40 min per seed): LSTM 64, 30 epochs; the dPL papers used 256
+                   dynamic=DPLSettings(net="dynamic", nmul=16, epochs=30, batch_sites=100, eval_every=10, lr=3e-3,
+                                       lstm_hidden=64),
+                   lstm=LSTMSettings(epochs=100, batch_sites=100, eval_every=10, lr=1e-3, hidden=256, dropout=0.4))
+
+
+@dataclass
+class Case3Config:
+    """Case 3 (PUB) settings; :meth:`quick` and :meth:`full` are the two modes.
+
+    Attributes:
+        period: training and test period (same for both; :data:`PUB_PERIOD`).
+        k_folds, fold_seed: random PUB folds over the basins.
+        attribute_sets: label -> attribute names (dPL is run with each).
+        regionalization_sets: labels of ``attribute_sets`` the regionalization baseline uses.
+        fractions, scaling_seeds, scaling_attributes: the scaling curve (nested subsets of the
+            training folds; one subset draw per seed).
+        scaling_regionalization: also fit the regionalization at every share (else only at 100 %).
+        regionalization_max_evals, regionalization_complexes, regionalization_refine_steps,
+        regionalization_refine_max_steps, regionalization_refine_lr: as in :class:`Case2Config`.
+    """
+
+    mode: str = "quick"
+    quick_data: bool | None = True
+    basins: tuple | None = None
+    period: tuple = PUB_PERIOD
+    warmup_days: int = 365
+    k_folds: int = 10
+    fold_seed: int = 0
+    attribute_sets: dict = field(default_factory=lambda: {"8": tuple(BECK_ATTRIBUTES_CAMELS), "27": ATTRIBUTES_27})
+    regionalization_sets: tuple = ("8",)
+    dpl: DPLSettings = field(default_factory=DPLSettings)
+    seeds: tuple = (0,)
+    regionalization_max_evals: int = 20000
+    regionalization_complexes: int = 7
+    regionalization_refine_steps: int = 0
+    regionalization_refine_max_steps: int | None = None
+    regionalization_refine_lr: float = 0.05
+    objective: str = "kge"
+    fractions: tuple = (0.02, 0.05, 0.125, 0.25, 0.5, 0.75, 1.0)
+    scaling_seeds: tuple = (0, 1, 2)
+    scaling_attributes: str = "8"
+    scaling_regionalization: bool = False
+    forcing: str = "daymet"
+
+    @classmethod
+    def quick(cls, seed: int = 0) -> "Case3Config":
+        """The shipped 40 basins in 4 folds (10 held out each), short budgets."""
+        return cls(mode="quick", quick_data=True, k_folds=4, fold_seed=seed, seeds=(seed,),
+                   dpl=DPLSettings(nmul=16, epochs=30, batch_sites=40, lr=3e-3),
+                   regionalization_max_evals=2000, regionalization_complexes=2, regionalization_refine_steps=300,
+                   fractions=(0.125, 0.25, 0.5, 1.0), scaling_seeds=(seed,))
+
+    @classmethod
+    def full(cls, seed: int = 0) -> "Case3Config":
+        """All 426 basins in 10 folds; 100 epochs; 3 seeds for the scaling curve. The regionalization
+        of every fold: SCE-UA over its initial population and a first loop (2,000 evaluations), then
+        1,500 gradient steps to convergence (ten folds of 20,000 evaluations would take ten hours)."""
+        return cls(mode="full", quick_data=None, k_folds=10, fold_seed=seed, seeds=(seed,),
+                   dpl=DPLSettings(nmul=16, epochs=100, batch_sites=100, lr=1e-3),
+                   regionalization_max_evals=2000, regionalization_complexes=7,
+                   regionalization_refine_steps=1500, regionalization_refine_max_steps=6000,
+                   fractions=(0.02, 0.05, 0.125, 0.25, 0.5, 0.75, 1.0), scaling_seeds=(seed, seed + 1, seed + 2))
