@@ -389,3 +389,36 @@ def get_loss(name: str) -> Callable:
         return LOSSES[name]
     except KeyError:
         raise ValueError(f"unknown loss {name!r}; known: {sorted(LOSSES)}") from None
+
+
+# ============================================================================ spatial statistics
+# (sites given by latitude/longitude in degrees; neighbours by great-circle distance)
+def knn_weights(lat, lon, k: int) -> np.ndarray:
+    from dplpaper.data.twin import haversine_km  # here: importing the metrics does not load the data package
+
+    d = haversine_km(lat, lon)
+    np.fill_diagonal(d, np.inf)
+    nn = np.argsort(d, axis=1, kind="stable")[:, :k]
+    w = np.zeros_like(d)
+    np.put_along_axis(w, nn, 1.0 / k, axis=1)
+    return w
+
+
+def morans_i(values, lat, lon, k: int = 4) -> float:
+    """Moran's I of ``values [site]`` with row-standardized k-nearest-neighbour weights
+    (great-circle distance). About 0 for a random field (expectation -1/(n-1)), near 1 for a
+    smooth one."""
+    x = np.asarray(values, float)
+    z = x - x.mean()
+    w = knn_weights(lat, lon, k)
+    den = (z ** 2).sum()
+    if den == 0:
+        return float("nan")
+    return float(len(x) / w.sum() * (z @ w @ z) / den)
+
+
+def mean_neighbour_difference(values, lat, lon, k: int = 4) -> float:
+    """Mean absolute difference between each cell's value and its k nearest neighbours'."""
+    x = np.asarray(values, float)
+    w = knn_weights(lat, lon, k)
+    return float((w * np.abs(x[:, None] - x[None, :])).sum() / len(x))

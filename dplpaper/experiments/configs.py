@@ -11,13 +11,16 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
+import torch
+
 from dplpaper.calibrate.regionalization import BECK_ATTRIBUTES_CAMELS
 from dplpaper.data import TEST_PERIOD, TRAIN_PERIOD
+from dplpaper.data.soil_moisture import CASE1_DATA_FIELDS
 from dplpaper.data.streamflow import ATTRIBUTES_27
 from dplpaper.train import TrainConfig
 
 __all__ = ["PUB_PERIOD", "DPL_NETS", "TrainerSettings", "DPLSettings", "LSTMSettings", "VICSettings", "Case2Config",
-           "Case3Config"]
+           "Case3Config", "Case1Config", "CASE1_SURROGATE_FIELDS", "CASE1_DATA_FIELDS", "CASE1_RUN_FIELDS"]
 
 #: Case 3 training and test period (see the module docstring for why not the paper's 2000-2016).
 PUB_PERIOD = ("1999-10-01", "2008-09-30")
@@ -293,3 +296,126 @@ class Case3Config:
                    regionalization_max_evals=2000, regionalization_complexes=7,
                    regionalization_refine_steps=1500, regionalization_refine_max_steps=6000,
                    fractions=(0.02, 0.05, 0.125, 0.25, 0.5, 0.75, 1.0), scaling_seeds=(seed, seed + 1, seed + 2))
+
+
+# ============================================================================ Case 1
+@dataclass
+class Case1Config:
+    """Settings of the Case 1 experiments (``Case1Config.quick()`` / ``.full()``).
+
+    Attributes:
+        mode: ``"quick"`` (shipped data subset, small budgets) or ``"full"``.
+        variant: ``"twin"`` or ``"real"``.
+        seed: seed of single-seed runs; seeds: the seed ensemble (Table S1).
+        quick_data: passed to :func:`dplpaper.data.load_smap` (True: the shipped compact copy).
+        train_period, test_period: inclusive date ranges; spinup_days: surrogate spin-up (days).
+        sur_*: surrogate: hidden size, LHS parameter sets, fraction of cells used for training
+            (the rest, with fresh parameter sets, measure its accuracy), iterations, batch, lr,
+            held-out parameter sets for the accuracy test.
+        twin_noise: std of the additive observation noise of the twin (m3/m3); twin_seed: its seed
+            (true parameter field and noise).
+        densities: sampling densities for the learning / scaling curves.
+        dpl_epochs: epochs per density; dpl_batch: cells per mini-batch; dpl_lr: Adam learning rate;
+            gz_hidden / ga_hidden: network widths.
+        sce_complexes, sce_max_evals: SCE-UA complexes and budget (evaluations per cell);
+            sce_site_cap: at most this many (random, seeded) training cells for SCE-UA learning
+            curves (SCE-UA calibrates each cell on its own, so a subsample gives the same
+            per-cell curve); ``None``: all. Never applied at s8, where the generalization tests
+            need every training cell.
+        threshold: test RMSE (m3/m3) defining a "functional model" (paper: 0.05); ``None``: 0.05 for
+            the real variant, ``1.25 * twin_noise`` for the twin (see :attr:`rmse_threshold`).
+        density_main: the density of the generalization tests, maps and Table S1 (paper: s8).
+        sur_chunk: columns per surrogate call in SCE-UA and evaluation.
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (cuda when available).
+        use_cache: reuse cached surrogate / runs under ``results/case1``.
+    """
+
+    mode: str = "quick"
+    variant: str = "twin"
+    seed: int = 0
+    seeds: tuple = (0, 1)
+    quick_data: bool | None = True
+    train_period: tuple = ("2015-04-01", "2016-03-31")
+    test_period: tuple = ("2016-04-01", "2017-03-31")
+    spinup_days: int = 90
+    sur_hidden: int = 32
+    sur_param_sets: int = 16
+    sur_train_frac: float = 0.75
+    sur_iters: int = 500
+    sur_batch: int = 128
+    sur_lr: float = 5e-3
+    sur_eval_sets: int = 4
+    twin_noise: float = 0.02
+    twin_seed: int = 2021
+    densities: tuple = ("s16", "s8", "s4")
+    dpl_epochs: dict = field(default_factory=lambda: {"s16": 12, "s8": 6, "s4": 3})
+    dpl_batch: int = 64
+    dpl_lr: float = 1e-2
+    gz_hidden: int = 32
+    ga_hidden: int = 64
+    sce_complexes: int = 2
+    sce_max_evals: int = 150
+    sce_site_cap: int | None = 128
+    threshold: float | None = None
+    density_main: str = "s8"
+    sur_chunk: int = 4096
+    device: str = "cpu"
+    use_cache: bool = True
+
+    @classmethod
+    def quick(cls, **kw) -> "Case1Config":
+        """Small budgets for a 2-core laptop (the notebooks' default)."""
+        return cls(**kw)
+
+    @classmethod
+    def full(cls, **kw) -> "Case1Config":
+        """Paper-like budgets: full data when found, larger networks, 7 complexes, 5 seeds, GPU if present."""
+        base = dict(mode="full", quick_data=None, seeds=(0, 1, 2, 3, 4), sur_hidden=64, sur_param_sets=32,
+                    sur_iters=6000, sur_batch=256, dpl_epochs={"s16": 300, "s8": 100, "s4": 40},
+                    dpl_batch=32, dpl_lr=5e-3, gz_hidden=64, ga_hidden=128, sce_complexes=7, sce_max_evals=2000,
+                    sce_site_cap=None, device="auto")
+        base.update(kw)
+        return cls(**base)
+
+    @classmethod
+    def for_mode(cls, mode: str, **kw) -> "Case1Config":
+        if mode not in ("quick", "full"):
+            raise ValueError(f"mode must be 'quick' or 'full', got {mode!r}")
+        return cls.full(**kw) if mode == "full" else cls.quick(**kw)
+
+    def __post_init__(self) -> None:
+        if self.variant not in ("twin", "real"):
+            raise ValueError(f"variant must be 'twin' or 'real', got {self.variant!r}")
+        if self.density_main not in self.dpl_epochs:
+            raise ValueError(f"density_main {self.density_main!r} has no entry in dpl_epochs")
+
+    @property
+    def rmse_threshold(self) -> float:
+        """The threshold RMSE of the learning curves. Real data: the paper's 0.05 m3/m3. Twin: the
+        observations are truth + N(0, twin_noise) so even poor parameters sit near the noise floor
+        (0.05 is crossed before training starts); the twin threshold is 1.25 x the noise std,
+        i.e. the same ratio as 0.05 to the paper's ending RMSEs (~0.04)."""
+        if self.threshold is not None:
+            return float(self.threshold)
+        return 0.05 if self.variant == "real" else round(1.25 * self.twin_noise, 4)
+
+    def torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    def key(self, fields: Sequence[str], **extra) -> str:
+        """Short hash of the named settings plus ``extra`` (cache file names)."""
+        d = asdict(self)
+        payload = {k: d[k] for k in fields}
+        payload.update(extra)
+        payload["device"] = str(self.torch_device().type)
+        return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+#: fields of :class:`Case1Config` that key the cached surrogate, data and runs (a change retrains)
+CASE1_SURROGATE_FIELDS = ("quick_data", "spinup_days", "sur_hidden", "sur_param_sets", "sur_train_frac", "sur_iters",
+                          "sur_batch", "sur_lr", "train_period", "test_period")
+CASE1_RUN_FIELDS = CASE1_SURROGATE_FIELDS + CASE1_DATA_FIELDS + ("dpl_epochs", "dpl_batch", "dpl_lr", "gz_hidden",
+                                                                  "ga_hidden", "sce_complexes", "sce_max_evals",
+                                                                  "sce_site_cap")
