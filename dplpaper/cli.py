@@ -112,7 +112,19 @@ def validate_run_args(args) -> None:
     """Check ``dplpaper run`` arguments against the known values before any data is loaded;
     raises ValueError naming the option and listing the valid choices."""
     case = args.case
-    if case == "case2":
+    if args.variant and case != "case1":
+        raise ValueError("--variant applies to case1 only")
+    if case == "case1":
+        from .experiments.case1_run import CASE1_METHODS
+
+        _check_choices(args.methods or (), CASE1_METHODS, "--methods", case)
+        for opt, val in (("--parts", args.parts), ("--folds", args.folds), ("--scaling-seeds", args.scaling_seeds),
+                         ("--no-baseline", args.no_baseline), ("--forcing", args.forcing),
+                         ("--regionalization-evals", args.regionalization_evals),
+                         ("--regionalization-refine-steps", args.regionalization_refine_steps)):
+            if val:
+                raise ValueError(f"{opt} does not apply to case1")
+    elif case == "case2":
         _check_choices(args.methods or (), CASE2_METHODS, "--methods", case)
         for opt, val in (("--parts", args.parts), ("--folds", args.folds), ("--scaling-seeds", args.scaling_seeds)):
             if val:
@@ -182,6 +194,24 @@ def _run_case(args) -> int:
                  "epochs_per_method": {label: st.epochs for m, (label, _, st, _) in sf._learned_methods(cfg).items()
                                        if m in methods},
                  "wall_time_per_method_s": {k: round(v, 1) for k, v in out["wall_time_s"].items()}}
+    elif args.case == "case1":
+        from .experiments.case1_run import run_case1
+        from .experiments.configs import Case1Config
+
+        cfg = Case1Config.for_mode(args.mode, variant=args.variant or "real")
+        if args.seeds:
+            cfg.seeds = tuple(args.seeds)
+        if args.set:
+            from .config import apply_overrides
+
+            apply_overrides(cfg, args.set)
+        methods = tuple(args.methods or ("gz", "ga", "sceua"))
+        out = run_case1(cfg, methods=methods, tag=tag, progress=not args.quiet)
+        files = out["paths"]
+        print(out["runs"].round(4).to_string())
+        extra = {"mode": cfg.mode, "variant": cfg.variant, "methods": list(methods), "seeds": list(cfg.seeds),
+                 "densities": list(cfg.densities), "n_cells": int(out["cells"]["site"].nunique()),
+                 "dpl_epochs": cfg.dpl_epochs, "sce_max_evals": cfg.sce_max_evals, "sce_complexes": cfg.sce_complexes}
     elif args.case == "case3":
         from .experiments import streamflow as sf
 
@@ -231,7 +261,9 @@ def _run_case(args) -> int:
 
 def _add_run(sub) -> None:
     p = sub.add_parser("run", help="run a case study's computation without its notebook (e.g. full mode)")
-    p.add_argument("case", choices=["case2", "case3"], help="which case study")
+    p.add_argument("case", choices=["case1", "case2", "case3"], help="which case study")
+    p.add_argument("--variant", choices=["real", "twin"], default=None,
+                   help="case1: real SMAP or the twin (default: real)")
     p.add_argument("--mode", choices=["quick", "full"], default="quick")
     p.add_argument("--seed", type=int, default=0, help="first seed (the config decides how many)")
     p.add_argument("--seeds", type=int, nargs="*", help="explicit seeds (overrides the config's)")
