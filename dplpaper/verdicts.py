@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["THRESHOLDS", "PairedComparison", "compare_paired", "ReferenceComparison", "compare_to_reference",
-           "cap_quick"]
+__all__ = ["THRESHOLDS", "PairedComparison", "compare_paired", "compare_noninferior", "ReferenceComparison",
+           "compare_to_reference", "cap_quick"]
 
 #: named thresholds of the verdicts (NSE/KGE units for the margins)
 THRESHOLDS = {
@@ -29,6 +29,7 @@ THRESHOLDS = {
     "margin_case1": 0.0,      # Case 1 (soil moisture corr, m3/m3 errors): the paper's gains are small; a "yes"
                               # needs the paired interval above zero (a reliable gain of any size)
     "near_equal_sm": 0.005,   # m3/m3: "nearly identical" ending RMSE (the paper's Fig. 1e-f wording)
+    "noninferior_sm": 0.002,  # m3/m3: full-mode Case 1, dPL's ending RMSE "within 0.002 of SCE-UA's or better"
 }
 
 
@@ -110,6 +111,33 @@ def compare_paired(ours, baseline, mode: str, *, margin: float | None = None, ba
                             median_diff=med, ci_low=lo, ci_high=hi, p_value=p, share_better=float(np.mean(d > 0)),
                             verdict=verdict, reason=reason)
 
+
+
+def compare_noninferior(ours, baseline, mode: str, margin: float, *, baseline_converged: bool = True,
+                        alpha: float | None = None, n_boot: int | None = None, seed: int = 0) -> PairedComparison:
+    """Judge "ours is as good as the baseline, within ``margin``, or better" (non-inferiority; higher
+    is better, e.g. negated RMSE) from per-site scores paired as in :func:`compare_paired`:
+
+    * ``"no"``: the median difference ``ours - baseline`` is below ``-margin``;
+    * ``"yes"``: full mode, the baseline converged and the bootstrap interval of the median
+      difference lies above ``-margin``;
+    * ``"partly"`` otherwise (quick mode, baseline not converged, interval reaching ``-margin``).
+    The signed-rank p-value is reported (of "no difference"), not used."""
+    r = compare_paired(ours, baseline, mode, margin=0.0, baseline_converged=baseline_converged, alpha=alpha,
+                       n_boot=n_boot, seed=seed)
+    bar = -float(margin)
+    if r.median_diff < bar:
+        verdict, reason = "no", f"the median difference is below {bar:g}"
+    else:
+        why = []
+        if mode == "quick":
+            why.append("quick mode (few sites, short budgets)")
+        if not baseline_converged:
+            why.append("the baseline's budget was not shown to converge")
+        if not r.ci_low > bar:
+            why.append(f"the interval of the median difference reaches {bar:g}")
+        verdict, reason = ("partly", "; ".join(why)) if why else ("yes", f"within {margin:g} or better")
+    return PairedComparison(**{**r.as_dict(), "verdict": verdict, "reason": reason})
 
 
 @dataclass(frozen=True)

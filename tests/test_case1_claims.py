@@ -79,3 +79,49 @@ def test_compare_to_reference_and_cap():
     with pytest.raises(ValueError):
         compare_to_reference([0.9, np.nan], 0.91, "full")
     assert cap_quick("yes", "quick") == "partly" and cap_quick("yes", "full") == "yes" and cap_quick("no", "quick") == "no"
+
+
+def _archive(tmp_path, gz_extra=0.0005, flat_sceua=True, n=80, seeds=(0, 1, 2)):
+    """A synthetic archived full run: gZ's RMSE = SCE-UA's + gz_extra per cell (+ small noise)."""
+    rng = np.random.default_rng(5)
+    base = rng.uniform(0.03, 0.08, n)
+    rows, curves = [], []
+    for s in seeds:
+        for d in ("s8", "s4"):
+            for m, extra in (("sceua", 0.0), ("gz", gz_extra), ("ga", gz_extra + 0.002)):
+                for test in ("temporal", "spatial") if d == "s8" else ("temporal",):
+                    v = base + extra + 2e-4 * rng.standard_normal(n)
+                    rows.append(pd.DataFrame({"seed": s, "method": m, "density": d, "test": test,
+                                              "site": [f"{i:05d}" for i in range(n)], "rmse_surrogate": v,
+                                              "rmse_legacy": v + 0.001, "corr_surrogate": 0.7 - v,
+                                              "corr_legacy": 0.7 - v, "ubrmse_legacy": v, "bias_legacy": 0.0}))
+                ep = np.arange(0, 101, 10, dtype=float)
+                tail = 0.0 if flat_sceua else 0.01
+                curves.append(pd.DataFrame({"seed": s, "method": m, "density": d, "epoch": ep, "wall_time_s": ep,
+                                            "test_rmse": 0.05 + tail * (1 - ep / 100) + 0.02 * (ep < 50)}))
+    d = tmp_path / "case1"
+    d.mkdir(parents=True, exist_ok=True)
+    pd.concat(rows).to_csv(d / "cells_real_full_s3.csv", index=False)
+    pd.concat(curves).to_csv(d / "curves_real_full_s3.csv", index=False)
+    pd.DataFrame({"seed": [0]}).to_csv(d / "runs_real_full_s3.csv", index=False)
+
+
+def test_full_claims_from_the_archive(tmp_path, monkeypatch):
+    monkeypatch.setenv("DPLPAPER_ARCHIVE", str(tmp_path))
+    assert cc.case1_full_claims() == []                       # nothing archived: no rows
+    _archive(tmp_path)
+    claims = {c.key: c for c in cc.case1_full_claims()}
+    assert set(claims) == {f"full_real_ending_rmse_{w}_{d}" for w in ("legacy", "surrogate") for d in ("s8", "s4")} | {
+        "full_real_spatial_ubrmse_gz_vs_sceua", "full_real_spatial_corr_gz_vs_ga"}
+    c = claims["full_real_ending_rmse_legacy_s8"]
+    assert c.replicated == "yes" and c.mode == "full" and "per-seed medians" in c.ours and "converged" in c.note
+    assert claims["full_real_spatial_ubrmse_gz_vs_sceua"].replicated == "no"       # gZ worse at the neighbours
+    assert claims["full_real_spatial_corr_gz_vs_ga"].replicated == "yes"
+    # gZ 0.005 worse: "no"; SCE-UA still improving: at most "partly"
+    _archive(tmp_path, gz_extra=0.005)
+    assert {c.key: c for c in cc.case1_full_claims()}["full_real_ending_rmse_legacy_s8"].replicated == "no"
+    _archive(tmp_path, flat_sceua=False)
+    c = {c.key: c for c in cc.case1_full_claims()}["full_real_ending_rmse_legacy_s8"]
+    assert c.replicated == "partly" and "not converged" in c.note
+    with pytest.raises(ValueError, match="variant"):
+        cc.case1_archive("nldas")

@@ -49,3 +49,22 @@ def test_seeded_and_validated():
         compare_paired(ours, base, "fast")
     with pytest.raises(ValueError, match="at least 3"):
         compare_paired([1.0, np.nan], [0.0, 0.0], "full")
+
+
+def test_noninferiority_within_the_margin():
+    from dplpaper.verdicts import compare_noninferior
+
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0.03, 0.08, 300)
+    # ours 0.0005 worse everywhere (RMSE; negated scores): within 0.002 -> "yes" in full mode only
+    close = compare_noninferior(-(base + 0.0005 + 1e-4 * rng.standard_normal(300)), -base, "full", 0.002)
+    assert close.verdict == "yes" and close.median_diff < 0 and close.ci_low > -0.002
+    assert compare_noninferior(-(base + 0.0005), -base, "quick", 0.002).verdict == "partly"
+    assert compare_noninferior(-(base + 0.0005), -base, "full", 0.002, baseline_converged=False).verdict == "partly"
+    # 0.005 worse: "no"; straddling the margin: "partly"
+    assert compare_noninferior(-(base + 0.005), -base, "full", 0.002).verdict == "no"
+    mixed = -(base + 0.0018 + 0.004 * rng.standard_normal(300))
+    r = compare_noninferior(mixed, -base, "full", 0.002)
+    assert r.verdict == "partly" and "reaches" in r.reason
+    # better is fine too
+    assert compare_noninferior(-(base - 0.003), -base, "full", 0.002).verdict == "yes"

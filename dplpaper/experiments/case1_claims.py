@@ -14,9 +14,14 @@ import numpy as np
 import pandas as pd
 
 from dplpaper.results import Claim
-from dplpaper.verdicts import THRESHOLDS, cap_quick, compare_paired, compare_to_reference
+from dplpaper.verdicts import THRESHOLDS, cap_quick, compare_noninferior, compare_paired, compare_to_reference
 
-__all__ = ["surrogate_claims", "learning_claims", "generalization_claims", "seed_claim", "coherence_claims"]
+__all__ = ["surrogate_claims", "learning_claims", "generalization_claims", "seed_claim", "coherence_claims",
+           "CASE1_ARCHIVES", "case1_archive", "sceua_converged", "case1_full_claims"]
+
+#: archived full runs of Case 1 per variant (``book/full_runs/case1/{cells,runs,curves}_<stem>.csv``,
+#: written by ``dplpaper run case1 --archive``)
+CASE1_ARCHIVES = {"real": ("real_full_s3",), "twin": ()}
 
 
 def _paired_text(r, digits: int = 3, negate: bool = False) -> str:
@@ -174,4 +179,97 @@ def coherence_claims(coherence: pd.DataFrame, variant: str, mode: str, notebook:
                          "n/a (not in paper)", f"{recovery[('dPL gZ', 'corr')].mean():.2f} vs "
                                                f"{recovery[('SCE-UA', 'corr')].mean():.2f}", "n/a", "twin", mode,
                          notebook, key=f"{variant}_parameter_recovery"))
+    return out
+
+
+# ============================================================================ archived full runs
+def case1_archive(variant: str = "real") -> dict | None:
+    """The last archived full run of ``variant`` (:data:`CASE1_ARCHIVES`) as ``{"cells", "runs", "curves",
+    "provenance"}`` (:mod:`dplpaper.experiments.case1_run`'s tables), or None when none is archived."""
+    from dplpaper.results import archived
+
+    if variant not in CASE1_ARCHIVES:
+        raise ValueError(f"variant must be one of {list(CASE1_ARCHIVES)}, got {variant!r}")
+    for stem in reversed(CASE1_ARCHIVES[variant]):
+        cells, prov = archived("case1", f"cells_{stem}.csv")
+        if cells is not None:
+            runs, _ = archived("case1", f"runs_{stem}.csv")
+            curves, _ = archived("case1", f"curves_{stem}.csv")
+            return {"cells": cells.astype({"site": str}), "runs": runs, "curves": curves, "provenance": prov or {}}
+    return None
+
+
+def sceua_converged(curves: pd.DataFrame, density: str, tol: float | None = None) -> tuple[bool, float]:
+    """Is SCE-UA's budget converged at ``density``, for every seed? Each seed's learning curve (median
+    test RMSE over the training cells against epochs; the only curve recorded) must gain at most ``tol``
+    (default half of ``THRESHOLDS["noninferior_sm"]``, m3/m3) over its last 20 %
+    (:func:`dplpaper.calibrate.sceua.budget_convergence`). Returns (converged, largest tail gain)."""
+    from dplpaper.calibrate.sceua import budget_convergence
+
+    tol = THRESHOLDS["noninferior_sm"] / 2 if tol is None else float(tol)
+    c = curves[(curves["method"] == "sceua") & (curves["density"] == density)]
+    if c.empty:
+        return False, float("nan")
+    gains = [budget_convergence(g, cost="test_rmse", x="epoch", tol=tol)["improvement"] for _, g in c.groupby("seed")]
+    return bool(max(gains) <= tol), float(max(gains))
+
+
+def _cell_means(cells: pd.DataFrame, method: str, density: str, test: str, col: str) -> tuple[pd.Series, list]:
+    """Per cell, the mean over seeds of ``col``; and the per-seed medians over cells."""
+    c = cells[(cells["method"] == method) & (cells["density"] == density) & (cells["test"] == test)]
+    return c.groupby("site")[col].mean(), [float(v) for v in c.groupby("seed")[col].median()]
+
+
+def case1_full_claims(variant: str = "real", notebook: str = "14_case1_real") -> list[Claim]:
+    """Case 1's claims from the archived full run (:func:`case1_archive`), per cell with the mean over seeds:
+
+    * at every density, dPL gZ's ending test RMSE **in the VIC-style model itself** within
+      ``THRESHOLDS["noninferior_sm"]`` of SCE-UA's or better (:func:`~dplpaper.verdicts.compare_noninferior`;
+      SCE-UA must be converged: :func:`sceua_converged`); and the same through the surrogate (what training saw);
+    * spatial test (untrained neighbours, the main density): gZ's ubRMSE below SCE-UA's, and gZ's
+      correlation above gA's (:func:`~dplpaper.verdicts.compare_paired`).
+    Empty when nothing is archived."""
+    arc = case1_archive(variant)
+    if arc is None:
+        return []
+    cells, curves, prov = arc["cells"], arc["curves"], arc["provenance"]
+    seeds = sorted(int(s) for s in cells["seed"].unique())
+    note0 = (f"archived full run, {cells['site'].nunique()} real SMAP cells, seeds {seeds}, per cell the mean over "
+             f"seeds; book/full_runs/case1" + (f" ({prov['wall_time_s'] / 60:.0f} min on {prov.get('cpu_count', '?')} "
+                                                f"CPU cores)" if "wall_time_s" in prov else ""))
+    margin = THRESHOLDS["noninferior_sm"]
+    out = []
+    densities = [d for d in ("s16", "s8", "s4") if d in set(cells["density"])]
+    for d in densities:
+        conv, gain = sceua_converged(curves, d)
+        for col, where in (("rmse_legacy", "in the VIC-style model"), ("rmse_surrogate", "through the surrogate")):
+            g, g_seed = _cell_means(cells, "gz", d, "temporal", col)
+            b, b_seed = _cell_means(cells, "sceua", d, "temporal", col)
+            sites = g.index.intersection(b.index)
+            r = compare_noninferior(-g.reindex(sites).values, -b.reindex(sites).values, "full", margin,
+                                    baseline_converged=conv)
+            ours = (f"{_paired_text(r, negate=True)}; per-seed medians gZ "
+                    f"{'/'.join(f'{v:.3f}' for v in g_seed)}, SCE-UA {'/'.join(f'{v:.3f}' for v in b_seed)}")
+            what = "legacy" if col == "rmse_legacy" else "surrogate"
+            out.append(Claim("Case 1", f"ending test RMSE {where}, dPL gZ vs SCE-UA ({d}; within {margin} m3/m3 "
+                                       "or better)", "nearly identical (Fig. 1e-f)", ours, r.verdict, variant, "full",
+                             notebook, f"{note0}; SCE-UA {'converged' if conv else 'not converged'} (largest "
+                                       f"last-20 % gain {gain:.4f}); {r.reason}",
+                             key=f"full_{variant}_ending_rmse_{what}_{d}"))
+    main = "s8" if "s8" in densities else densities[0]
+    conv, _ = sceua_converged(curves, main)
+    for a, b, col, claim, paper, key in (
+            ("gz", "sceua", "ubrmse_legacy", f"spatial test ({main}, untrained neighbours): dPL gZ's ubRMSE below "
+                                             "SCE-UA's, in the VIC-style model", "yes", "spatial_ubrmse_gz_vs_sceua"),
+            ("gz", "ga", "corr_legacy", f"spatial test ({main}): gZ's correlation above gA's, in the VIC-style model",
+             "0.617 vs 0.602", "spatial_corr_gz_vs_ga")):
+        x, _ = _cell_means(cells, a, main, "spatial", col)
+        y, _ = _cell_means(cells, b, main, "spatial", col)
+        sites = x.index.intersection(y.index)
+        neg = col.startswith("ubrmse")
+        sx, sy = x.reindex(sites).values, y.reindex(sites).values
+        r = compare_paired(-sx if neg else sx, -sy if neg else sy, "full", margin=THRESHOLDS["margin_case1"],
+                           baseline_converged=conv if b == "sceua" else True)
+        out.append(Claim("Case 1", claim, paper, _paired_text(r, negate=neg), r.verdict, variant, "full", notebook,
+                         f"{note0}; {r.reason}", key=f"full_{variant}_{key}"))
     return out
