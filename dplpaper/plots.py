@@ -143,15 +143,17 @@ def hydrograph_gallery(obs, sims: dict, scores, *, quantiles: Sequence[float] = 
     return fig
 
 
-def cdf_plot(samples: dict[str, np.ndarray], *, ax=None, xlabel: str = "", xlim=None, title: str = ""):
-    """Empirical CDFs across sites (dict label -> per-site metric); NaNs are dropped."""
+def cdf_plot(samples: dict[str, np.ndarray], *, ax=None, xlabel: str = "", xlim=None, title: str = "",
+             digits: int = 2):
+    """Empirical CDFs across sites (dict label -> per-site metric); NaNs are dropped; the legend gives each
+    median with ``digits`` decimals."""
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4))
     for label, values in samples.items():
         v = np.sort(np.asarray(values, dtype=float)[~np.isnan(np.asarray(values, dtype=float))])
         if v.size == 0:
             continue
-        ax.plot(v, np.arange(1, v.size + 1) / v.size, label=f"{label} (median {np.median(v):.2f})")
+        ax.plot(v, np.arange(1, v.size + 1) / v.size, label=f"{label} (median {np.median(v):.{digits}f})")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("fraction of sites")
     if xlim is not None:

@@ -43,6 +43,16 @@ def test_run_case1_scores_every_run_per_cell(monkeypatch):
         assert np.nanmedian(c["rmse_surrogate"]) == pytest.approx(r["ending_test_rmse"], abs=1e-4)
         assert curves[(curves["seed"] == r["seed"]) & (curves["method"] == r["method"])]["epoch"].iloc[-1] == r["epochs"]
     assert all(p.exists() for p in out["paths"])
+    summ = cr.full_summary(cells, runs)
+    assert list(summ.index) == [("s16", "gz"), ("s16", "sceua")]
+    gz = cells[(cells["method"] == "gz") & (cells["test"] == "temporal")].groupby("seed")["rmse_legacy"].median()
+    assert summ.loc[("s16", "gz"), "rmse_legacy"] == pytest.approx(gz.mean())
+    assert summ.loc[("s16", "gz"), "rmse_legacy_seed_sd"] == pytest.approx(gz.std(ddof=1))
+    assert np.isfinite(summ["rmse_legacy_neighbours"]).all() and (summ["epochs"] > 0).all()
+    pc = cr.per_cell(cells, "s16")
+    assert set(pc) == {"gz", "sceua"} and len(pc["gz"]) == n_train
+    assert np.median(pc["gz"]) == pytest.approx(np.median(
+        cells[(cells["method"] == "gz") & (cells["test"] == "temporal")].groupby("site")["rmse_legacy"].mean()))
     with pytest.raises(ValueError, match="unknown methods"):
         cr.run_case1(cfg, methods=("gz", "mcmc"))
 

@@ -26,7 +26,7 @@ from dplpaper.experiments import soil_moisture as sm
 from dplpaper.experiments.configs import Case1Config
 from dplpaper.results import results_dir
 
-__all__ = ["CASE1_METHODS", "run_case1", "score_cells"]
+__all__ = ["CASE1_METHODS", "run_case1", "score_cells", "full_summary", "per_cell"]
 
 #: methods of a Case 1 run (ids of :data:`soil_moisture.METHOD_LABELS`)
 CASE1_METHODS = ("gz", "ga", "sceua")
@@ -92,3 +92,27 @@ def run_case1(cfg: Case1Config, methods=CASE1_METHODS, tag: str = "", progress: 
         table.to_csv(path, index=False)
         paths.append(path)
     return {"cells": cells, "curves": curves, "runs": runs, "surrogate_accuracy": acc, "paths": paths}
+
+
+def full_summary(cells: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per density and method: the mean over seeds of the median over cells of the test RMSE (m3/m3) in
+    the VIC-style model (``rmse_legacy``; at the training cells, and ``rmse_legacy_neighbours`` at their
+    untrained neighbours) and through the surrogate, the seed standard deviation of the legacy medians,
+    the share of parameters within 0.02 of a bound, epochs and training wall time per run (s)."""
+    med = cells.groupby(["density", "method", "test", "seed"])[["rmse_legacy", "rmse_surrogate"]].median()
+    t = med.xs("temporal", level="test")
+    out = t.groupby(["density", "method"]).mean()
+    out["rmse_legacy_seed_sd"] = t["rmse_legacy"].groupby(["density", "method"]).std(ddof=1)
+    if "spatial" in med.index.get_level_values("test"):
+        sp = med.xs("spatial", level="test")["rmse_legacy"].groupby(["density", "method"]).mean()
+        out["rmse_legacy_neighbours"] = sp.reindex(out.index)
+    r = runs.groupby(["density", "method"])[["share_at_bounds", "epochs", "training_wall_s"]].mean()
+    out = out.join(r)
+    order = {d: i for i, d in enumerate(("s16", "s8", "s4"))}
+    return out.sort_index(key=lambda ix: ix.map(order) if ix.name == "density" else ix)
+
+
+def per_cell(cells: pd.DataFrame, density: str, col: str = "rmse_legacy", test: str = "temporal") -> dict[str, pd.Series]:
+    """Method -> per-cell mean over seeds of ``col`` at ``density`` (``test``: training cells or neighbours)."""
+    c = cells[(cells["density"] == density) & (cells["test"] == test)]
+    return {m: g.groupby("site")[col].mean() for m, g in c.groupby("method", sort=False)}
