@@ -57,6 +57,16 @@ class PairedComparison:
                 f"[{self.ci_low:+.3f}, {self.ci_high:+.3f}], p={self.p_value:.1g}, n={self.n}")
 
 
+def _downgrades(mode: str, baseline_converged: bool) -> list[str]:
+    """Why a comparison that holds cannot be a "yes": quick mode, an unconverged baseline."""
+    why = []
+    if mode == "quick":
+        why.append("quick mode (few sites, short budgets)")
+    if not baseline_converged:
+        why.append("the baseline's budget was not shown to converge")
+    return why
+
+
 def compare_paired(ours, baseline, mode: str, *, margin: float | None = None, baseline_converged: bool = True,
                    alpha: float | None = None, n_boot: int | None = None, seed: int = 0) -> PairedComparison:
     """Judge "ours beats the baseline" from per-site scores (higher is better, e.g. NSE or KGE).
@@ -97,11 +107,7 @@ def compare_paired(ours, baseline, mode: str, *, margin: float | None = None, ba
     if not med > 0:
         verdict, reason = "no", "the median difference is not positive"
     else:
-        why = []
-        if mode == "quick":
-            why.append("quick mode (few sites, short budgets)")
-        if not baseline_converged:
-            why.append("the baseline's budget was not shown to converge")
+        why = _downgrades(mode, baseline_converged)
         if not lo > margin:
             why.append(f"the interval of the median gain reaches {margin:g}")
         if not p < alpha:
@@ -129,11 +135,7 @@ def compare_noninferior(ours, baseline, mode: str, margin: float, *, baseline_co
     if r.median_diff < bar:
         verdict, reason = "no", f"the median difference is below {bar:g}"
     else:
-        why = []
-        if mode == "quick":
-            why.append("quick mode (few sites, short budgets)")
-        if not baseline_converged:
-            why.append("the baseline's budget was not shown to converge")
+        why = _downgrades(mode, baseline_converged)
         if not r.ci_low > bar:
             why.append(f"the interval of the median difference reaches {bar:g}")
         verdict, reason = ("partly", "; ".join(why)) if why else ("yes", f"within {margin:g} or better")

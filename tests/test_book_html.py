@@ -80,7 +80,8 @@ def test_referenced_images_exist_and_math_is_offline(html):
 def test_case_pages_open_with_a_computed_summary(html):
     """The glued summary ("what this page shows and what we found") is rendered, not left as a raw directive."""
     pages = _pages(html)
-    for stem in ("20_case2_temporal", "30_case3_pub", "31_case3_scaling"):
+    for stem in ("10_case1_surrogate", "11_case1_learning_curves", "12_case1_generalization", "13_case1_parameter_maps",
+                 "14_case1_real", "20_case2_temporal", "30_case3_pub", "31_case3_scaling"):
         page = pages[stem]
         assert "What this page shows and what we found" in page, stem
         assert "glue:md" not in page and "glue:" not in re.sub(r"<[^>]+>", "", page).split("What this page shows")[1][:2000], stem
