@@ -161,7 +161,6 @@ def _run_case(args) -> int:
     """Run a case study's computation (no notebook): results under ``results/<case>/``, a
     provenance JSON beside them and, with ``--archive``, a copy of the tables in ``book/full_runs``."""
     validate_run_args(args)  # before anything is loaded or run
-    import json
     import shlex
     import time
 
@@ -181,9 +180,7 @@ def _run_case(args) -> int:
                              f"(Case2Config.{', '.join(CASE2_NEEDS[m] for m in unset)} is empty)")
         methods = tuple(args.methods or _default_methods(sf.run_case2))
         out = sf.run_case2(cfg, methods=methods, tag=tag, progress=not args.quiet)
-        files = [results.results_dir("case2") / f"{k}_{cfg.mode}{tag}.csv" for k in ("medians", "metrics")]
-        if "surrogate_accuracy" in out:
-            files.append(results.results_dir("case2") / f"vic_surrogate_accuracy_{cfg.mode}{tag}.csv")
+        store = out["store"]
         print(out["medians"].round(3).to_string())
         extra = {"mode": cfg.mode, "forcing": cfg.forcing, "methods": list(methods), "seeds": list(cfg.seeds),
                  "n_basins": len(out["basins"]),
@@ -207,7 +204,7 @@ def _run_case(args) -> int:
             apply_overrides(cfg, args.set)
         methods = tuple(args.methods or ("gz", "ga", "sceua"))
         out = run_case1(cfg, methods=methods, tag=tag, progress=not args.quiet)
-        files = out["paths"]
+        store = out["store"]
         print(out["runs"].round(4).to_string())
         extra = {"mode": cfg.mode, "variant": cfg.variant, "methods": list(methods), "seeds": list(cfg.seeds),
                  "densities": list(cfg.densities), "n_cells": int(out["cells"]["site"].nunique()),
@@ -222,21 +219,19 @@ def _run_case(args) -> int:
         basins = [str(b) for b in ds["site"].values]
         folds = sf.pub_folds_for(basins, cfg.k_folds, cfg.fold_seed)
         parts = args.parts or ["pub", "scaling"]
-        out_dir = results.results_dir("case3")
-        files, pub, walls = [], None, {}
+        store = results.RunStore("case3", cfg.mode, tag)
+        pub, walls = None, {}
         if "pub" in parts:
             t1 = time.time()
             pub = sf.run_pub_folds(ds, attrs, folds, cfg, tag=tag, progress=not args.quiet, fold_indices=args.folds,
-                                   methods=tuple(args.methods or _default_methods(sf.run_pub_folds)))
+                                   methods=tuple(args.methods or _default_methods(sf.run_pub_folds)), store=store)
             walls["pub"] = round(time.time() - t1, 1)
-            files.append(out_dir / f"pub_metrics_{cfg.mode}{tag}.csv")
             print(sf.median_table(pub).round(3).to_string())
         if "scaling" in parts:
             t1 = time.time()
             table = sf.scaling_curve(ds, attrs, folds, cfg, pub_table=pub, tag=tag, progress=not args.quiet,
-                                     regionalization=not args.no_baseline, fold_indices=args.folds)
+                                     regionalization=not args.no_baseline, fold_indices=args.folds, store=store)
             walls["scaling"] = round(time.time() - t1, 1)
-            files.append(out_dir / f"scaling_{cfg.mode}{tag}.csv")
             print(sf.scaling_summary(table).round(3).to_string())
         extra = {"mode": cfg.mode, "forcing": cfg.forcing, "parts": parts, "scaling_baseline": not args.no_baseline,
                  "methods": list(args.methods or _default_methods(sf.run_pub_folds)),
@@ -252,9 +247,9 @@ def _run_case(args) -> int:
 
     extra["config"] = config_dict(cfg)
     prov = results.provenance(command, t0, time.time(), git=git0, **extra)
-    (files[0].parent / f"provenance_{files[0].stem}.json").write_text(json.dumps(prov, indent=2))
+    store.write_provenance(prov)
     if args.archive:
-        dest = results.archive_run(args.case, files, prov)
+        dest = store.archive(prov)
         print(f"archived to {dest}")
     return 0
 

@@ -25,6 +25,58 @@ def results_dir(*parts: str) -> Path:
     return path
 
 
+class RunStore:
+    """One run's result files: ``results/<case>/<kind>_<label><_tag>.<ext>``, written through it,
+    remembered in order, and copied to ``book/full_runs/<case>/`` by :meth:`archive` with the
+    provenance beside them.
+
+    ``label`` is the run's mode (``"quick"``/``"full"``), with a prefix where a case has variants
+    (Case 1: ``"real_full"``); ``tag`` tells runs of one mode apart (``"daymet_reg_f8"``)."""
+
+    def __init__(self, case: str, label: str, tag: str = ""):
+        if not case or not label:
+            raise ValueError(f"RunStore needs a case and a label, got {case!r}, {label!r}")
+        self.case, self.label, self.tag = case, label, tag.lstrip("_")
+        self.files: list[Path] = []
+
+    @property
+    def stem_suffix(self) -> str:
+        return f"{self.label}_{self.tag}" if self.tag else self.label
+
+    def path(self, kind: str, ext: str = "csv") -> Path:
+        """Where ``kind`` (e.g. ``"metrics"``) of this run lives (the folder is created)."""
+        return results_dir(self.case) / f"{kind}_{self.stem_suffix}.{ext}"
+
+    def _remember(self, path: Path) -> Path:
+        if path not in self.files:
+            self.files.append(path)
+        return path
+
+    def write_table(self, kind: str, table: pd.DataFrame, index: bool = False) -> Path:
+        """Write ``table`` as ``kind``'s CSV; returns its path."""
+        path = self.path(kind)
+        table.to_csv(path, index=index)
+        return self._remember(path)
+
+    def add(self, kind: str, ext: str = "csv") -> Path:
+        """Record a file written by other means (e.g. NetCDF) as part of the run; returns its path."""
+        return self._remember(self.path(kind, ext))
+
+    def write_provenance(self, prov: dict) -> Path:
+        """The provenance JSON beside the run's first table (``provenance_<first stem>.json``)."""
+        if not self.files:
+            raise ValueError(f"RunStore({self.case!r}, {self.stem_suffix!r}): no file written before the provenance")
+        path = self.files[0].parent / f"provenance_{self.files[0].stem}.json"
+        path.write_text(json.dumps(prov, indent=2))
+        return path
+
+    def archive(self, prov: dict, kinds: list[str] | None = None, folder: Path | None = None) -> Path:
+        """Copy the run's CSV tables (or those of ``kinds``) and ``prov`` to ``book/full_runs/<case>/``."""
+        files = [f for f in self.files if f.suffix == ".csv" and (kinds is None or f.stem.rsplit(
+            f"_{self.stem_suffix}", 1)[0] in kinds)]
+        return archive_run(self.case, files, prov, folder=folder)
+
+
 @dataclass
 class Claim:
     """One paper claim and our number for it.

@@ -93,3 +93,31 @@ def test_page_summary_lists_claims_by_mode():
     assert "- median NSE, A vs B: 0.70 vs 0.60 (paper: 0.44 vs 0.32) — replicated: **partly**" in md
     assert "- median NSE, A: 0.70\n" in md
     assert page_summary([]) == "\n"
+
+
+def test_run_store_writes_remembers_and_archives(tmp_path, monkeypatch):
+    import json
+
+    import pandas as pd
+    import pytest
+
+    from dplpaper.results import RunStore
+
+    monkeypatch.setenv("DPLPAPER_RESULTS", str(tmp_path / "results"))
+    store = RunStore("case3", "full", "_daymet_f8")
+    assert store.path("pub_metrics").name == "pub_metrics_full_daymet_f8.csv"
+    with pytest.raises(ValueError, match="no file"):
+        store.write_provenance({})
+    store.write_table("pub_metrics", pd.DataFrame({"a": [1]}))
+    store.write_table("scaling", pd.DataFrame({"b": [2]}))
+    store.add("simulations", "nc").write_text("not a table")
+    prov = store.write_provenance({"command": "x"})
+    assert prov.name == "provenance_pub_metrics_full_daymet_f8.json" and json.loads(prov.read_text()) == {"command": "x"}
+    dest = store.archive({"command": "x"}, folder=tmp_path / "arch")
+    assert sorted(p.name for p in dest.iterdir()) == ["provenance_pub_metrics_full_daymet_f8.json",
+                                                     "pub_metrics_full_daymet_f8.csv", "scaling_full_daymet_f8.csv"]
+    only = store.archive({}, kinds=["scaling"], folder=tmp_path / "arch2")
+    assert sorted(p.name for p in only.iterdir()) == ["provenance_scaling_full_daymet_f8.json", "scaling_full_daymet_f8.csv"]
+    assert RunStore("case1", "real_full").path("cells").name == "cells_real_full.csv"
+    with pytest.raises(ValueError):
+        RunStore("", "full")

@@ -24,7 +24,7 @@ import pandas as pd
 
 from dplpaper.experiments import soil_moisture as sm
 from dplpaper.experiments.configs import Case1Config
-from dplpaper.results import results_dir
+from dplpaper.results import RunStore
 
 __all__ = ["CASE1_METHODS", "run_case1", "score_cells", "full_summary", "per_cell"]
 
@@ -49,7 +49,8 @@ def score_cells(cfg: Case1Config, data: sm.Case1Data, surrogate, run: sm.MethodR
 
 def run_case1(cfg: Case1Config, methods=CASE1_METHODS, tag: str = "", progress: bool = False) -> dict:
     """Run Case 1 for ``cfg.variant`` at every density and seed of ``cfg``; write the three tables
-    (module docstring) and return them as ``{"cells", "curves", "runs", "surrogate_accuracy", "paths"}``."""
+    (module docstring) through a :class:`~dplpaper.results.RunStore` and return them as
+    ``{"cells", "curves", "runs", "surrogate_accuracy", "paths", "store"}``."""
     bad = [m for m in methods if m not in CASE1_METHODS]
     if bad:
         raise ValueError(f"case1: unknown methods {bad}; valid: {', '.join(CASE1_METHODS)}")
@@ -84,14 +85,9 @@ def run_case1(cfg: Case1Config, methods=CASE1_METHODS, tag: str = "", progress: 
     curves = pd.concat(curves, ignore_index=True)
     curves = curves[["seed", "method", "density"] + [c for c in curves.columns if c not in ("seed", "method", "density")]]
     runs = pd.DataFrame(runs).assign(surrogate_wall_s=sur_wall, **{f"surrogate_{k}": v for k, v in acc["median"].items()})
-    stem = f"{data.variant}_{cfg.mode}{tag}"
-    out = results_dir("case1")
-    paths = []
-    for name, table in (("cells", cells), ("curves", curves), ("runs", runs)):
-        path = out / f"{name}_{stem}.csv"
-        table.to_csv(path, index=False)
-        paths.append(path)
-    return {"cells": cells, "curves": curves, "runs": runs, "surrogate_accuracy": acc, "paths": paths}
+    store = RunStore("case1", f"{data.variant}_{cfg.mode}", tag)
+    paths = [store.write_table(name, table) for name, table in (("cells", cells), ("curves", curves), ("runs", runs))]
+    return {"cells": cells, "curves": curves, "runs": runs, "surrogate_accuracy": acc, "paths": paths, "store": store}
 
 
 def full_summary(cells: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:

@@ -54,7 +54,7 @@ from dplpaper.experiments import streamflow_vic as sv
 from dplpaper.experiments.hbv_baselines import BaselineRun, run_regionalization, run_sceua_hbv
 from dplpaper.experiments.streamflow_dpl import (DPLRun, build_dpl_model, forcing_normalizer, run_dpl_hbv, run_lstm,
                                                  score, with_forcing_series)
-from dplpaper.results import results_dir
+from dplpaper.results import RunStore
 
 __all__ = [
     "ATTRIBUTES_27", "BECK_ATTRIBUTES_CAMELS", "PUB_PERIOD", "FORCING_VARS", "LOG_ATTRIBUTES",
@@ -139,7 +139,7 @@ def basin_medians(table: pd.DataFrame, score: str = "nse") -> dict[str, pd.Serie
 def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Dataset | None = None,
               methods: Sequence[str] = ("dpl", "dpl_extra", "dpl_nmul1", "dpl_dynamic", "lstm", "vic_gz",
                                         "regionalization", "vic_sceua", "sceua"),
-              write: bool = True, tag: str = "", progress: bool = False) -> dict:
+              write: bool = True, tag: str = "", progress: bool = False, store: RunStore | None = None) -> dict:
     """Run Case 2 and (``write``) save ``results/case2/metrics_<mode><tag>.csv`` (long table: site,
     method, seed, nse, kge, n_obs), ``medians_<mode><tag>.csv`` and ``simulations_<mode><tag>.nc``.
     ``progress``: tqdm bars for the dPL trainer and per-basin SCE-UA.
@@ -225,15 +225,15 @@ def run_case2(config: Case2Config, ds: xr.Dataset | None = None, attrs: xr.Datas
     med["budget_converged"] = pd.Series({k: c["converged"] for k, c in conv.items()}, dtype=object)
     med["tail_improvement"] = pd.Series({k: c["improvement"] for k, c in conv.items()}, dtype=float)
     simds = xr.Dataset({k: v for k, v in sims.items()})
+    store = store or RunStore("case2", config.mode, tag)
     if write:
-        out = results_dir("case2")
-        table.to_csv(out / f"metrics_{config.mode}{tag}.csv", index=False)
-        med.to_csv(out / f"medians_{config.mode}{tag}.csv")
-        _write_simulations(simds, out / f"simulations_{config.mode}{tag}.nc")
+        store.write_table("medians", med, index=True)
+        store.write_table("metrics", table)
+        _write_simulations(simds, store.add("simulations", "nc"))
         if "surrogate_accuracy" in extra:
-            extra["surrogate_accuracy"].to_csv(out / f"vic_surrogate_accuracy_{config.mode}{tag}.csv", index=False)
+            store.write_table("vic_surrogate_accuracy", extra["surrogate_accuracy"])
     return {"metrics": table, "medians": med, "simulations": simds, "histories": hist, "wall_time_s": wall,
-            "basins": basins, **extra}
+            "basins": basins, "store": store, **extra}
 
 
 def forcing_comparison(config: Case2Config, methods: Sequence[str] = ("dpl", "sceua"),
@@ -263,7 +263,7 @@ def forcing_comparison(config: Case2Config, methods: Sequence[str] = ("dpl", "sc
         tables[f] = sub.assign(forcing=f)
     out = pd.concat([tables[f] for f in forcings if f in tables], ignore_index=True)
     if write:
-        out.to_csv(results_dir("case2") / f"forcing_comparison_{config.mode}{tag}.csv", index=False)
+        RunStore("case2", config.mode, tag).write_table("forcing_comparison", out)
     return out
 
 
@@ -300,7 +300,7 @@ def _folds_progress(folds, progress: bool, desc: str):
 def run_pub_folds(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], config: Case3Config,
                   methods: Sequence[str] = ("dpl", "regionalization"), write: bool = True,
                   seed: int | None = None, tag: str = "", progress: bool = False,
-                  fold_indices: Sequence[int] | None = None) -> pd.DataFrame:
+                  fold_indices: Sequence[int] | None = None, store: RunStore | None = None) -> pd.DataFrame:
     """k-fold PUB: for every fold, train on the other folds and test on it, for each attribute
     set (dPL) and each of ``config.regionalization_sets`` (regionalization); held-out basins
     pooled. Returns a long table ``fold, site, method, attributes, seed, nse, kge, n_obs`` and, with
@@ -338,14 +338,14 @@ def run_pub_folds(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
     # the regionalization's rows say whether its search converged on that fold (dPL rows: empty)
     table = table[cols + [c for c in ("budget_converged", "tail_improvement") if c in table]]
     if write:
-        table.to_csv(results_dir("case3") / f"pub_metrics_{config.mode}{tag}.csv", index=False)
+        (store or RunStore("case3", config.mode, tag)).write_table("pub_metrics", table)
     return table
 
 
 def scaling_curve(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], config: Case3Config,
                   write: bool = True, pub_table: pd.DataFrame | None = None, tag: str = "",
                   progress: bool = False, regionalization: bool = True,
-                  fold_indices: Sequence[int] | None = None) -> pd.DataFrame:
+                  fold_indices: Sequence[int] | None = None, store: RunStore | None = None) -> pd.DataFrame:
     """PUB scaling curve: for every fold, seed and share ``f`` of ``config.fractions``, train gA +
     HBV on the nested subset of the training folds (:func:`dplpaper.data.basin_fractions`, one
     permutation per seed and fold) and test on the held-out fold. Regionalization is fitted at
@@ -396,7 +396,7 @@ def scaling_curve(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
     table = pd.concat(rows, ignore_index=True)
     table = table[cols + (["budget_converged"] if "budget_converged" in table else [])]
     if write:
-        table.to_csv(results_dir("case3") / f"scaling_{config.mode}{tag}.csv", index=False)
+        (store or RunStore("case3", config.mode, tag)).write_table("scaling", table)
     return table
 
 
