@@ -18,6 +18,8 @@ CASE3_METHODS = ("dpl", "regionalization")
 CASE2_NEEDS = {"dpl_extra": "extra_attributes", "dpl_dynamic": "dynamic", "lstm": "lstm", "vic_gz": "vic",
                "vic_sceua": "vic"}
 CASE3_PARTS = ("pub", "scaling")
+#: parts of ``dplpaper run case1``: every method x density x seed (``runs``), the budget sweep (``sweep``)
+CASE1_PARTS = ("runs", "sweep")
 
 
 def _data_list(args) -> int:
@@ -118,7 +120,8 @@ def validate_run_args(args) -> None:
         from .experiments.case1_run import CASE1_METHODS
 
         _check_choices(args.methods or (), CASE1_METHODS, "--methods", case)
-        for opt, val in (("--parts", args.parts), ("--folds", args.folds), ("--scaling-seeds", args.scaling_seeds),
+        _check_choices(args.parts or (), CASE1_PARTS, "--parts", case)
+        for opt, val in (("--folds", args.folds), ("--scaling-seeds", args.scaling_seeds),
                          ("--no-baseline", args.no_baseline), ("--forcing", args.forcing),
                          ("--regionalization-evals", args.regionalization_evals),
                          ("--regionalization-refine-steps", args.regionalization_refine_steps)):
@@ -203,12 +206,31 @@ def _run_case(args) -> int:
 
             apply_overrides(cfg, args.set)
         methods = tuple(args.methods or ("gz", "ga", "sceua"))
-        out = run_case1(cfg, methods=methods, tag=tag, progress=not args.quiet)
-        store = out["store"]
-        print(out["runs"].round(4).to_string())
-        extra = {"mode": cfg.mode, "variant": cfg.variant, "methods": list(methods), "seeds": list(cfg.seeds),
-                 "densities": list(cfg.densities), "n_cells": int(out["cells"]["site"].nunique()),
-                 "dpl_epochs": cfg.dpl_epochs, "sce_max_evals": cfg.sce_max_evals, "sce_complexes": cfg.sce_complexes}
+        parts = args.parts or ["runs"]
+        store, walls = results.RunStore("case1", f"{cfg.variant}_{cfg.mode}", tag), {}
+        if "runs" in parts:
+            t1 = time.time()
+            out = run_case1(cfg, methods=methods, tag=tag, progress=not args.quiet)
+            store = out["store"]
+            walls["runs"] = round(time.time() - t1, 1)
+            print(out["runs"].round(4).to_string())
+        if "sweep" in parts:   # the optimizer's budget (issue 15): dPL lr x epochs, SCE-UA evaluations
+            import pandas as pd
+
+            from .experiments import case1_diagnostics as cd
+            from .experiments import soil_moisture as sm
+
+            t1 = time.time()
+            data = sm.load_case1(cfg)
+            sur = sm.get_surrogate(cfg, progress=not args.quiet)
+            sweep = pd.concat([cd.budget_sweep(cfg, data, sur, d, seed=cfg.seeds[0]) for d in ("s8", "s4")],
+                              ignore_index=True)
+            store.write_table("budget_sweep", sweep)
+            walls["sweep"] = round(time.time() - t1, 1)
+            print(sweep.round(4).to_string())
+        extra = {"mode": cfg.mode, "variant": cfg.variant, "parts": parts, "methods": list(methods),
+                 "seeds": list(cfg.seeds), "densities": list(cfg.densities), "dpl_epochs": cfg.dpl_epochs,
+                 "sce_max_evals": cfg.sce_max_evals, "sce_complexes": cfg.sce_complexes, "wall_time_per_part_s": walls}
     elif args.case == "case3":
         from .experiments import streamflow as sf
 
@@ -264,7 +286,8 @@ def _add_run(sub) -> None:
     p.add_argument("--seeds", type=int, nargs="*", help="explicit seeds (overrides the config's)")
     p.add_argument("--methods", nargs="*", help=f"subset of methods (case2: {' '.join(CASE2_METHODS)}; "
                                                    f"case3 pub: {' '.join(CASE3_METHODS)})")
-    p.add_argument("--parts", nargs="*", choices=list(CASE3_PARTS), help="case3: which parts (default both)")
+    p.add_argument("--parts", nargs="*", help=f"case3: which parts ({' '.join(CASE3_PARTS)}; default both); "
+                                               f"case1: {' '.join(CASE1_PARTS)} (default runs)")
     p.add_argument("--scaling-seeds", type=int, nargs="*", help="case3: seeds of the scaling curve (overrides the config's)")
     p.add_argument("--folds", type=int, nargs="*", help="case3: test only these fold indices (default all)")
     p.add_argument("--no-baseline", action="store_true",

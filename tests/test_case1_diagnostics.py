@@ -37,3 +37,27 @@ def test_legacy_check_uses_the_legacy_model_and_counts_bounds(monkeypatch):
     assert row["rmse_surrogate"] == pytest.approx(0.03) and row["rmse_legacy"] == pytest.approx(0.01)
     assert row["surrogate_error_rmse"] == pytest.approx(0.02)
     assert row["share_at_bounds"] == pytest.approx(2 / 20) and row["n_cells"] == 4
+
+
+def test_budget_sweep_runs_each_budget_and_scores_it(tmp_path, monkeypatch):
+    from dplpaper.models.surrogate import make_surrogate_training_set, train_surrogate
+    from dplpaper.models.vicwb import VICStyleModel
+
+    monkeypatch.setenv("DPLPAPER_RESULTS", str(tmp_path / "results"))
+    cfg = sm.Case1Config.quick(variant="real", sce_complexes=1, dpl_batch=16)
+    data = sm.load_case1(cfg)
+    cells = np.arange(0, 412, 35)
+    attrs = {k: data.soil[cells, i] for i, k in enumerate(sm.SOIL_VARS)}
+    ds = make_surrogate_training_set(VICStyleModel(), data.forcing[:, cells], attrs, n_param_sets=6, seed=0,
+                                     outputs=("soil_moisture", "et"))
+    sur = train_surrogate(ds, outputs=("soil_moisture", "et"), hidden=8, epochs=1, iters_per_epoch=20, batch=16,
+                          seq_len=120, warmup=40, lr=1e-2, seed=0, progress=False)
+    out = cd.budget_sweep(cfg, data, sur, "s16", epochs=(1, 3), lrs=(1e-2,), sce_evals=(10, 40))
+    assert list(out["method"]) == ["gz", "gz", "sceua", "sceua"] and list(out["budget"]) == [1, 3, 10, 40]
+    gz = out[out["method"] == "gz"]
+    assert (gz["epochs"].values >= [1, 3]).all() and gz["epochs"].is_monotonic_increasing   # spin-up days counted
+    assert (out["n_cells"] == 41).all()                                                    # every s16 cell, no cap
+    sce = out[out["method"] == "sceua"]
+    assert (sce["epochs"] >= sce["budget"]).all() and np.isnan(sce["lr"]).all()
+    assert np.isfinite(out[["rmse_surrogate", "rmse_legacy", "corr_legacy", "wall_s"]]).all().all()
+    assert ((out["share_at_bounds"] >= 0) & (out["share_at_bounds"] <= 1)).all()

@@ -63,3 +63,5 @@ def test_cli_rejects_streamflow_options_for_case1():
     assert main(["run", "case1", "--folds", "1"]) == 2
     assert main(["run", "case2", "--variant", "real"]) == 2
     assert main(["run", "case1", "--methods", "lstm"]) == 2
+    assert main(["run", "case1", "--parts", "pub"]) == 2
+    assert main(["run", "case3", "--parts", "sweep"]) == 2

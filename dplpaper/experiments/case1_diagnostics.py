@@ -6,14 +6,21 @@ that counts), measures the surrogate's own error along those parameters, and cou
 piled at the bounds of their range. If dPL scored well through the surrogate but worse in the
 legacy model, it would be exploiting the surrogate's errors; if both agree, the gap is the
 optimization's or the model structure's.
+
+:func:`budget_sweep` asks whether the gap is the optimizer's budget: dPL gZ at several learning rates
+and epoch budgets, SCE-UA at several evaluation budgets, on the same cells, each scored through the
+surrogate and in the VIC-style model, with its epochs and wall time.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import pandas as pd
 
 from dplpaper.experiments import soil_moisture as sm
 
-__all__ = ["legacy_check"]
+__all__ = ["legacy_check", "budget_sweep"]
 
 
 def legacy_check(cfg: sm.Case1Config, data: sm.Case1Data, surrogate, runs: dict, density: str,
@@ -41,3 +48,31 @@ def legacy_check(cfg: sm.Case1Config, data: sm.Case1Data, surrogate, runs: dict,
                         "share_at_bounds": float(((p < bound) | (p > 1 - bound)).mean()),
                         "n_cells": int(len(idx))}
     return pd.DataFrame(rows).T.rename_axis("method")
+
+
+def budget_sweep(cfg: sm.Case1Config, data: sm.Case1Data, surrogate, density: str = "s8",
+                 epochs=(30, 100, 300), lrs=(1e-2, 3e-3), sce_evals=(150, 500, 2000), seed: int = 0) -> pd.DataFrame:
+    """dPL gZ for every (learning rate, epochs) of ``lrs`` x ``epochs`` and SCE-UA for every budget of
+    ``sce_evals`` (evaluations per cell, all training cells) at ``density``; each run cached like any
+    other (:func:`soil_moisture.get_run`). One row per run: ``method, lr, budget, epochs, wall_s,
+    rmse_surrogate, rmse_legacy, corr_legacy, share_at_bounds, n_cells`` (test year, training cells,
+    medians over cells; RMSE m3/m3; ``epochs``: forward runs per cell, SCE-UA's initial population
+    included; ``wall_s``: training wall time without the curve's evaluations)."""
+    from dplpaper.experiments.case1_run import score_cells
+
+    rows = []
+    plans = [("gz", replace(cfg, dpl_lr=float(lr), dpl_epochs={**cfg.dpl_epochs, density: int(ep)},
+                            sce_site_cap=None), lr, ep) for lr in lrs for ep in epochs]
+    plans += [("sceua", replace(cfg, sce_max_evals=int(ev), sce_site_cap=None), float("nan"), ev) for ev in sce_evals]
+    for method, c, lr, budget in plans:
+        run = sm.get_run(c, data, surrogate, method, density, seed)
+        idx = sm.training_cells(data, density, c, method)
+        sc = score_cells(c, data, surrogate, run, idx)
+        p = run.params_at(idx, data)
+        rows.append({"method": method, "lr": lr, "budget": int(budget),
+                     "epochs": float(run.history["epoch"].iloc[-1]), "wall_s": float(run.history["wall_time_s"].iloc[-1]),
+                     "rmse_surrogate": float(np.nanmedian(sc["rmse_surrogate"])),
+                     "rmse_legacy": float(np.nanmedian(sc["rmse_legacy"])),
+                     "corr_legacy": float(np.nanmedian(sc["corr_legacy"])),
+                     "share_at_bounds": float(((p < 0.02) | (p > 0.98)).mean()), "n_cells": int(len(idx))})
+    return pd.DataFrame(rows).assign(density=density)
