@@ -125,3 +125,20 @@ def test_full_claims_from_the_archive(tmp_path, monkeypatch):
     assert c.replicated == "partly" and "not converged" in c.note
     with pytest.raises(ValueError, match="variant"):
         cc.case1_archive("nldas")
+
+
+def test_sweep_claims_cost_to_sceua_accuracy():
+    def sweep(gz_rmse, gz_wall, sce_rmse=(0.060, 0.052, 0.050), sce_wall=(10.0, 40.0, 150.0)):
+        rows = [dict(method="gz", lr=1e-2, budget=b, wall_s=w, rmse_legacy=r, n_cells=100, density="s8")
+                for b, r, w in zip((30, 100, 300), gz_rmse, gz_wall)]
+        rows += [dict(method="sceua", lr=np.nan, budget=b, wall_s=w, rmse_legacy=r, n_cells=100, density="s8")
+                 for b, r, w in zip((150, 500, 2000), sce_rmse, sce_wall)]
+        return pd.DataFrame(rows)
+
+    # target 0.050 + 0.002 = 0.052: dPL's 100-epoch run (20 s) reaches it, SCE-UA's 500-evaluation run (40 s)
+    c = cc.sweep_claims(sweep((0.06, 0.051, 0.049), (5.0, 20.0, 60.0)), "real", "full")[0]
+    assert c.replicated == "yes" and c.timing and "dPL gZ 20 s vs SCE-UA 40 s" in c.ours and c.key == "real_sweep_cost_s8"
+    assert cc.sweep_claims(sweep((0.06, 0.051, 0.049), (5.0, 20.0, 60.0)), "real", "quick")[0].replicated == "partly"
+    assert cc.sweep_claims(sweep((0.06, 0.051, 0.049), (5.0, 50.0, 60.0)), "real", "full")[0].replicated == "no"
+    never = cc.sweep_claims(sweep((0.07, 0.065, 0.06), (5.0, 20.0, 60.0)), "real", "full")[0]
+    assert never.replicated == "no" and "never (best 0.0600)" in never.ours

@@ -20,7 +20,7 @@ import pandas as pd
 
 from dplpaper.experiments import soil_moisture as sm
 
-__all__ = ["legacy_check", "budget_sweep"]
+__all__ = ["legacy_check", "budget_sweep", "archived_sweep"]
 
 
 def legacy_check(cfg: sm.Case1Config, data: sm.Case1Data, surrogate, runs: dict, density: str,
@@ -76,3 +76,11 @@ def budget_sweep(cfg: sm.Case1Config, data: sm.Case1Data, surrogate, density: st
                      "corr_legacy": float(np.nanmedian(sc["corr_legacy"])),
                      "share_at_bounds": float(((p < 0.02) | (p > 0.98)).mean()), "n_cells": int(len(idx))})
     return pd.DataFrame(rows).assign(density=density)
+
+
+def archived_sweep(variant: str = "real", mode: str = "quick") -> tuple[pd.DataFrame | None, dict | None]:
+    """The archived budget sweep (``dplpaper run case1 --parts sweep --archive``:
+    ``book/full_runs/case1/budget_sweep_<variant>_<mode>.csv``) and its provenance; ``(None, None)`` if absent."""
+    from dplpaper.results import archived
+
+    return archived("case1", f"budget_sweep_{variant}_{mode}.csv")
