@@ -129,10 +129,11 @@ def test_full_claims_from_the_archive(tmp_path, monkeypatch):
 
 def test_sweep_claims_cost_to_sceua_accuracy():
     def sweep(gz_rmse, gz_wall, sce_rmse=(0.060, 0.052, 0.050), sce_wall=(10.0, 40.0, 150.0)):
-        rows = [dict(method="gz", lr=1e-2, budget=b, wall_s=w, rmse_legacy=r, n_cells=100, density="s8")
-                for b, r, w in zip((30, 100, 300), gz_rmse, gz_wall)]
-        rows += [dict(method="sceua", lr=np.nan, budget=b, wall_s=w, rmse_legacy=r, n_cells=100, density="s8")
-                 for b, r, w in zip((150, 500, 2000), sce_rmse, sce_wall)]
+        rows = [dict(method="gz", lr=1e-2, budget=b, wall_s=w, rmse_legacy=r, rmse_surrogate=r, share_at_bounds=0.1,
+                     n_cells=100, density="s8") for b, r, w in zip((30, 100, 300), gz_rmse, gz_wall)]
+        rows += [dict(method="sceua", lr=np.nan, budget=b, wall_s=w, rmse_legacy=r, rmse_surrogate=r - 0.01 * i,
+                      share_at_bounds=0.2 * i, n_cells=100, density="s8")
+                 for i, (b, r, w) in enumerate(zip((150, 500, 2000), sce_rmse, sce_wall))]
         return pd.DataFrame(rows)
 
     # target 0.050 + 0.002 = 0.052: dPL's 100-epoch run (20 s) reaches it, SCE-UA's 500-evaluation run (40 s)
@@ -142,3 +143,6 @@ def test_sweep_claims_cost_to_sceua_accuracy():
     assert cc.sweep_claims(sweep((0.06, 0.051, 0.049), (5.0, 50.0, 60.0)), "real", "full")[0].replicated == "no"
     never = cc.sweep_claims(sweep((0.07, 0.065, 0.06), (5.0, 20.0, 60.0)), "real", "full")[0]
     assert never.replicated == "no" and "never (best 0.0600)" in never.ours
+    diag = cc.sweep_claims(sweep((0.06, 0.051, 0.049), (5.0, 20.0, 60.0)), "real", "full")[1]
+    assert diag.key == "real_sweep_diagnosis_s8" and diag.replicated == "n/a"
+    assert "SCE-UA 150 -> 2000: surrogate 0.0600 -> 0.0300, VIC-style model 0.0600 -> 0.0500, at bounds 0% -> 40%" in diag.ours
