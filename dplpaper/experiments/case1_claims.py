@@ -21,7 +21,7 @@ __all__ = ["surrogate_claims", "learning_claims", "generalization_claims", "seed
 
 #: archived full runs of Case 1 per variant (``book/full_runs/case1/{cells,runs,curves}_<stem>.csv``,
 #: written by ``dplpaper run case1 --archive``)
-CASE1_ARCHIVES = {"real": ("real_full_s3",), "twin": ()}
+CASE1_ARCHIVES = {"real": ("real_full_s1", "real_full_s3"), "twin": ()}
 
 
 def _paired_text(r, digits: int = 3, negate: bool = False) -> str:
