@@ -198,13 +198,7 @@ def _run_case(args) -> int:
         from .experiments.case1_run import run_case1
         from .experiments.configs import Case1Config
 
-        cfg = Case1Config.for_mode(args.mode, variant=args.variant or "real")
-        if args.seeds:
-            cfg.seeds = tuple(args.seeds)
-        if args.set:
-            from .config import apply_overrides
-
-            apply_overrides(cfg, args.set)
+        cfg = _overrides(Case1Config.for_mode(args.mode, variant=args.variant or "real"), args)
         methods = tuple(args.methods or ("gz", "ga", "sceua"))
         parts = args.parts or ["runs"]
         store, walls = results.RunStore("case1", f"{cfg.variant}_{cfg.mode}", tag), {}

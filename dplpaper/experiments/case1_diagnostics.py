@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from dplpaper.experiments import soil_moisture as sm
+from dplpaper.experiments.case1_run import score_cells, share_at_bounds
 
 __all__ = ["legacy_check", "budget_sweep", "archived_sweep"]
 
@@ -45,7 +46,7 @@ def legacy_check(cfg: sm.Case1Config, data: sm.Case1Data, surrogate, runs: dict,
         rows[method] = {"rmse_surrogate": float(m_sur["rmse"].median()), "rmse_legacy": float(m_leg["rmse"].median()),
                         "corr_surrogate": float(m_sur["corr"].median()), "corr_legacy": float(m_leg["corr"].median()),
                         "surrogate_error_rmse": float(sm.site_metrics(s_sur, s_leg)["rmse"].median()),
-                        "share_at_bounds": float(((p < bound) | (p > 1 - bound)).mean()),
+                        "share_at_bounds": share_at_bounds(p, bound),
                         "n_cells": int(len(idx))}
     return pd.DataFrame(rows).T.rename_axis("method")
 
@@ -58,8 +59,6 @@ def budget_sweep(cfg: sm.Case1Config, data: sm.Case1Data, surrogate, density: st
     rmse_surrogate, rmse_legacy, corr_legacy, share_at_bounds, n_cells`` (test year, training cells,
     medians over cells; RMSE m3/m3; ``epochs``: forward runs per cell, SCE-UA's initial population
     included; ``wall_s``: training wall time without the curve's evaluations)."""
-    from dplpaper.experiments.case1_run import score_cells
-
     rows = []
     plans = [("gz", replace(cfg, dpl_lr=float(lr), dpl_epochs={**cfg.dpl_epochs, density: int(ep)},
                             sce_site_cap=None), lr, ep) for lr in lrs for ep in epochs]
@@ -74,7 +73,7 @@ def budget_sweep(cfg: sm.Case1Config, data: sm.Case1Data, surrogate, density: st
                      "rmse_surrogate": float(np.nanmedian(sc["rmse_surrogate"])),
                      "rmse_legacy": float(np.nanmedian(sc["rmse_legacy"])),
                      "corr_legacy": float(np.nanmedian(sc["corr_legacy"])),
-                     "share_at_bounds": float(((p < 0.02) | (p > 0.98)).mean()), "n_cells": int(len(idx))})
+                     "share_at_bounds": share_at_bounds(p), "n_cells": int(len(idx))})
     return pd.DataFrame(rows).assign(density=density)
 
 

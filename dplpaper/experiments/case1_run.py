@@ -26,10 +26,16 @@ from dplpaper.experiments import soil_moisture as sm
 from dplpaper.experiments.configs import Case1Config
 from dplpaper.results import RunStore
 
-__all__ = ["CASE1_METHODS", "run_case1", "score_cells", "full_summary", "per_cell"]
+__all__ = ["CASE1_METHODS", "run_case1", "score_cells", "share_at_bounds", "full_summary", "per_cell"]
 
 #: methods of a Case 1 run (ids of :data:`soil_moisture.METHOD_LABELS`)
 CASE1_METHODS = ("gz", "ga", "sceua")
+
+
+def share_at_bounds(params, bound: float = 0.02) -> float:
+    """Share of unit-cube parameter values within ``bound`` of 0 or 1."""
+    p = np.asarray(params)
+    return float(((p < bound) | (p > 1 - bound)).mean())
 
 
 def score_cells(cfg: Case1Config, data: sm.Case1Data, surrogate, run: sm.MethodRun, idx) -> pd.DataFrame:
@@ -78,7 +84,7 @@ def run_case1(cfg: Case1Config, methods=CASE1_METHODS, tag: str = "", progress: 
                              "wall_s_this_call": wall,
                              "ending_test_rmse": float(run.history["test_rmse"].iloc[-1]),
                              "best_test_rmse": float(run.history["test_rmse"].min()),
-                             "share_at_bounds": float(((p < 0.02) | (p > 0.98)).mean())})
+                             "share_at_bounds": share_at_bounds(p)})
     first = ["seed", "method", "density", "test", "site"]
     cells = pd.concat(cells, ignore_index=True)
     cells = cells[first + [c for c in cells.columns if c not in first]]
