@@ -68,6 +68,7 @@ def _reproduce(args) -> int:
     reproduce.check_only(args.only)  # a typo is an error (listing the notebooks), before anything runs
     argv = ["--mode", args.mode] + (["--only", *args.only] if args.only else [])
     argv += ["--no-book"] if args.no_book else []
+    argv += ["--jobs", str(args.jobs)] + (["--timings", args.timings] if args.timings else [])
     return reproduce.main(argv)
 
 
@@ -76,6 +77,8 @@ def _add_reproduce(sub) -> None:
     p.add_argument("--mode", choices=["quick", "full"], default="quick")
     p.add_argument("--only", nargs="*", help="run only notebooks whose name contains one of these")
     p.add_argument("--no-book", action="store_true", help="skip the Jupyter Book build")
+    p.add_argument("--jobs", type=int, default=2, help="notebook groups side by side (default 2; 1 = in order)")
+    p.add_argument("--timings", help="write each notebook's wall time to this JSON file")
     p.set_defaults(func=_reproduce)
 
 

@@ -10,10 +10,18 @@
 
 Each notebook has a cell tagged ``parameters`` whose defaults are the quick mode; ``--mode full``
 passes ``mode="full"`` to every notebook, which then uses all sites, more epochs and seeds.
+
+``--jobs N`` (default 2, what ``make reproduce`` uses) executes independent notebook *groups* in
+``N`` processes side by side: the notebooks of one case share caches (Case 1's surrogate, Case 3's
+folds) and run in order within their group (:func:`notebook_groups`); the results page (``90_``),
+which reads every case's output, runs after all others. Each process runs one PyTorch thread
+(:mod:`dplpaper.threads`), so two jobs use two cores without the thread contention that slows
+two-thread runs on a busy machine. ``--timings PATH`` writes each notebook's wall time (JSON).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -48,9 +56,85 @@ def check_only(only: list[str] | None) -> list[Path]:
     return [nb for nb in nbs if any(k in nb.name for k in only)]
 
 
+#: notebook groups run after every other group has finished (they read the others' results)
+LAST_GROUPS = ("9",)
+
+
+def notebook_groups(nbs: list[Path]) -> list[list[Path]]:
+    """Notebooks grouped by case (the first digit of their number: ``0x``, ``1x`` = Case 1, ...),
+    each group in execution order; groups in :data:`LAST_GROUPS` come last."""
+    groups: dict[str, list[Path]] = {}
+    for nb in nbs:
+        groups.setdefault(nb.name[0], []).append(nb)
+    keys = sorted(groups, key=lambda k: (k in LAST_GROUPS, k))
+    return [groups[k] for k in keys]
+
+
+def _write_timings(path: str | os.PathLike | None, rows: list[dict]) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(rows, indent=1) + "\n")
+
+
+def execute_parallel(mode: str = "quick", only: list[str] | None = None, refresh_outputs: bool = False,
+                     jobs: int = 2, timings: str | os.PathLike | None = None) -> list[dict]:
+    """Execute the notebook groups in up to ``jobs`` child processes (each runs
+    :func:`execute_notebooks` on one group); groups in :data:`LAST_GROUPS` start when all others
+    are done. Returns the timing rows of every notebook (name, seconds, start/end relative to the
+    start, group). A failing group fails the whole run (after the running ones finish)."""
+    import tempfile
+
+    nbs = check_only(only)
+    groups = notebook_groups(nbs)
+    first = [g for g in groups if g[0].name[0] not in LAST_GROUPS]
+    last = [g for g in groups if g[0].name[0] in LAST_GROUPS]
+    t_start = time.time()
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="dplpaper_reproduce_") as tmp:
+        def launch(i, group):
+            tfile = Path(tmp) / f"group{i}.json"
+            cmd = [sys.executable, "-m", "dplpaper.reproduce", "--mode", mode, "--no-book", "--jobs", "1",
+                   "--timings", str(tfile), "--only", *[nb.name for nb in group]]
+            if refresh_outputs:
+                cmd.append("--refresh-outputs")
+            print(f"[reproduce] group {i}: {', '.join(nb.name for nb in group)}", flush=True)
+            return subprocess.Popen(cmd, cwd=ROOT), tfile
+
+        failed = []
+        for batch in (first, last):
+            pending = list(enumerate(batch, start=len(rows)))
+            running = []
+            while pending or running:
+                while pending and len(running) < max(1, jobs):
+                    i, g = pending.pop(0)
+                    running.append((i, g, *launch(i, g)))
+                time.sleep(0.5)
+                for item in list(running):
+                    i, g, proc, tfile = item
+                    if proc.poll() is None:
+                        continue
+                    running.remove(item)
+                    if proc.returncode != 0:
+                        failed.append((g, proc.returncode))
+                    if tfile.exists():
+                        for r in json.loads(tfile.read_text()):
+                            rows.append({**r, "group": i, "start_s": r["start"] - t_start,
+                                         "end_s": r["end"] - t_start})
+            if failed:
+                break
+    rows.sort(key=lambda r: r["start_s"])
+    _write_timings(timings, rows)
+    if failed:
+        names = "; ".join(f"{', '.join(nb.name for nb in g)} (exit {rc})" for g, rc in failed)
+        raise RuntimeError(f"notebook execution failed: {names}")
+    print(f"[reproduce] {len(rows)} notebooks in {time.time() - t_start:.1f} s with {jobs} jobs", flush=True)
+    return rows
+
+
 def execute_notebooks(mode: str = "quick", only: list[str] | None = None,
-                      refresh_outputs: bool = False) -> list[Path]:
-    """Run the notebooks with papermill; return the executed copies' paths."""
+                      refresh_outputs: bool = False, timings: str | os.PathLike | None = None) -> list[Path]:
+    """Run the notebooks with papermill, one after the other; return the executed copies' paths.
+    ``timings``: write each notebook's wall time there (JSON)."""
     import papermill as pm
 
     check_only(only)
@@ -58,17 +142,21 @@ def execute_notebooks(mode: str = "quick", only: list[str] | None = None,
         raise ValueError("--refresh-outputs only stores quick-mode outputs (what nbval checks)")
     EXECUTED_DIR.mkdir(parents=True, exist_ok=True)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    done = []
+    done, rows = [], []
     for nb in notebook_order():
         if only and not any(key in nb.name for key in only):
             continue
         out = EXECUTED_DIR / nb.name
-        t0 = time.perf_counter()
+        t0, start = time.perf_counter(), time.time()
         print(f"[reproduce] {nb.name} (mode={mode}) ...", flush=True)
         params = {} if mode == "quick" else {"mode": mode}
         pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3",
                             cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=False)
-        print(f"[reproduce] {nb.name} done in {time.perf_counter() - t0:.1f} s", flush=True)
+        seconds = time.perf_counter() - t0
+        print(f"[reproduce] {nb.name} done in {seconds:.1f} s", flush=True)
+        rows.append({"notebook": nb.name, "seconds": seconds, "start": start, "end": time.time(),
+                     "pid": os.getpid()})
+        _write_timings(timings, rows)
         if refresh_outputs:
             if mode != "quick":
                 raise ValueError("--refresh-outputs only stores quick-mode outputs (what nbval checks)")
@@ -128,18 +216,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--book-only", action="store_true", help="build the book from executed notebooks")
     p.add_argument("--refresh-outputs", action="store_true",
                    help="copy executed quick-mode notebooks back over notebooks/ (for nbval)")
+    p.add_argument("--jobs", type=int, default=2,
+                   help="notebook groups executed side by side, one process each (default 2; 1 = in order)")
+    p.add_argument("--timings", help="write each notebook's wall time to this JSON file")
     a = p.parse_args(argv)
     try:  # validate before anything runs
         check_only(a.only)
         if a.refresh_outputs and a.mode != "quick":
             raise ValueError("--refresh-outputs only stores quick-mode outputs (what nbval checks)")
+        if a.jobs < 1:
+            raise ValueError(f"--jobs {a.jobs}: expected 1 or more")
     except ValueError as e:
         p.error(str(e))
     # kernels must use the inline backend (figures in the book), never a headless one inherited here
     if os.environ.get("MPLBACKEND", "").lower() == "agg":
         del os.environ["MPLBACKEND"]
     if not a.book_only:
-        execute_notebooks(a.mode, a.only, a.refresh_outputs)
+        if a.jobs > 1:
+            execute_parallel(a.mode, a.only, a.refresh_outputs, a.jobs, a.timings)
+        else:
+            execute_notebooks(a.mode, a.only, a.refresh_outputs, a.timings)
     if not a.no_book:
         build_book()
     return 0

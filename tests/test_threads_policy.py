@@ -1,0 +1,47 @@
+"""The thread policy (dplpaper/threads.py) and the notebook groups that `reproduce --jobs` runs side by side."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dplpaper import reproduce, threads
+
+
+def test_configured_threads_order_and_errors():
+    assert threads.configured_threads({}) == threads.DEFAULT_THREADS == 1
+    assert threads.configured_threads({"OMP_NUM_THREADS": "2"}) == 2
+    assert threads.configured_threads({"OMP_NUM_THREADS": "2", "DPLPAPER_THREADS": "3"}) == 3
+    assert threads.configured_threads({"DPLPAPER_THREADS": "", "OMP_NUM_THREADS": "4"}) == 4
+    for bad in ("0", "-1", "two"):
+        with pytest.raises(ValueError, match="DPLPAPER_THREADS"):
+            threads.configured_threads({"DPLPAPER_THREADS": bad})
+
+
+def test_import_sets_one_thread_unless_asked():
+    code = "import dplpaper, torch; print(torch.get_num_threads())"
+    root = str(Path(__file__).resolve().parents[1])
+    env_base = {"PATH": "/usr/bin:/bin", "PYTHONPATH": root}
+    out = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**env_base, **extra}).stdout.strip()
+           for extra in ({}, {"DPLPAPER_THREADS": "2"})]
+    assert out == ["1", "2"]
+
+
+def test_notebook_groups_keep_cases_together_and_results_page_last():
+    nbs = reproduce.notebook_order()
+    groups = reproduce.notebook_groups(nbs)
+    assert sorted(p for g in groups for p in g) == sorted(nbs)            # every notebook once
+    for g in groups:
+        assert len({p.name[0] for p in g}) == 1                            # one case per group
+        assert [p.name for p in g] == sorted(p.name for p in g)           # in order within it
+    assert groups[-1][0].name.startswith("90_")                            # results page last
+    fake = [Path(n) for n in ("90_a.ipynb", "11_b.ipynb", "10_a.ipynb", "20_c.ipynb")]
+    assert [[p.name for p in g] for g in reproduce.notebook_groups(sorted(fake))] == [
+        ["10_a.ipynb", "11_b.ipynb"], ["20_c.ipynb"], ["90_a.ipynb"]]
+
+
+def test_reproduce_rejects_zero_jobs(capsys):
+    with pytest.raises(SystemExit) as e:
+        reproduce.main(["--jobs", "0", "--no-book"])
+    assert e.value.code == 2 and "--jobs 0" in capsys.readouterr().err
