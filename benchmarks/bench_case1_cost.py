@@ -12,6 +12,8 @@ trained once) and we report:
 * **site-forward-runs** to threshold = epochs x training cells (SCE-UA runs on every training cell
   here: no subsample cap),
 * training wall time to threshold (s; the learning-curve evaluations are excluded) and in total,
+* per site-forward-run wall time of each method, and a profile (:func:`profile`) of one dPL step
+  (gZ forward, surrogate forward, backward + Adam) against one batched SCE-UA objective call,
 * ending test RMSE, and peak resident memory (``ru_maxrss``, MiB; process-wide, monotone: the
   value after each run is the peak so far, ``rss_growth_mib`` what that run added).
 
@@ -31,6 +33,8 @@ import shutil
 import sys
 import tempfile
 import time
+
+import numpy as np
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +69,7 @@ def bench(quick: bool = False, variants=("twin", "real")) -> dict:
     try:
         from dplpaper.experiments import soil_moisture as sm
         cfgs = configs(quick)
-        rows = []
+        rows, profiles = [], []
         for v in variants:
             cfg = cfgs[v]
             data = sm.load_case1(cfg)
@@ -77,6 +81,8 @@ def bench(quick: bool = False, variants=("twin", "real")) -> dict:
             sur = sm.get_surrogate(cfg, data=sm.load_case1(cfg, "real"))
             sur_s = time.perf_counter() - t0
             thr = cfg.rmse_threshold
+            profiles.append({"variant": v, **profile(cfg, data, sur)})
+            print(json.dumps(profiles[-1]), flush=True)
             for d in cfg.densities:
                 for method in ("gz", "sceua"):
                     rss0 = _rss_mib()
@@ -90,13 +96,15 @@ def bench(quick: bool = False, variants=("twin", "real")) -> dict:
                                wall_to_threshold_s=_num(w), epochs_run=float(run.history["epoch"].iloc[-1]),
                                site_forward_runs=float(run.history["epoch"].iloc[-1]) * n,
                                training_wall_s=float(run.history["wall_time_s"].iloc[-1]), total_wall_s=total,
+                               us_per_site_run=1e6 * float(run.history["wall_time_s"].iloc[-1])
+                               / max(float(run.history["epoch"].iloc[-1]) * n, 1.0),
                                ending_test_rmse=float(run.history["test_rmse"].iloc[-1]),
                                best_test_rmse=float(run.history["test_rmse"].min()),
                                peak_rss_mib=_rss_mib(), rss_growth_mib=_rss_mib() - rss0,
                                surrogate_ready_s=sur_s, loadavg=list(os.getloadavg()))
                     rows.append(row)
                     print(json.dumps({k: (round(x, 4) if isinstance(x, float) else x) for k, x in row.items()}), flush=True)
-        return {"rows": rows, "settings": {v: {"dpl_epochs": cfgs[v].dpl_epochs, "sce_complexes": cfgs[v].sce_complexes,
+        return {"rows": rows, "profile": profiles, "settings": {v: {"dpl_epochs": cfgs[v].dpl_epochs, "sce_complexes": cfgs[v].sce_complexes,
                                                 "sce_max_evals": cfgs[v].sce_max_evals, "threshold": cfgs[v].rmse_threshold,
                                                 "densities": list(cfgs[v].densities), "sce_site_cap": None}
                                             for v in variants}}
@@ -106,6 +114,72 @@ def bench(quick: bool = False, variants=("twin", "real")) -> dict:
         else:
             os.environ["DPLPAPER_RESULTS"] = old
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def profile(cfg, data, sur, density: str = "s8", reps: int = 5, n_cand: int = 20) -> dict:
+    """Where the wall time goes, per site-forward-run (one cell's training year through the model).
+
+    dPL (gZ): one training step on a mini-batch of ``cfg.dpl_batch`` cells, split into the gZ
+    forward (LSTM over the training year), the surrogate forward, and backward + Adam step.
+    SCE-UA: one objective call for every training cell x ``n_cand`` candidates (no gradient; cells x
+    candidates in surrogate chunks of ``cfg.sur_chunk`` columns), as ``run_sceua`` evaluates them.
+    Seconds are the best of ``reps`` after one warm-up; per-run costs in microseconds."""
+    import statistics
+
+    import torch
+
+    from dplpaper.experiments import case1_methods as cm
+    from dplpaper.experiments import soil_moisture as sm
+    from dplpaper.nets import GZ
+
+    idx = sm.training_cells(data, density, cfg, "gz")
+    inp = cm._Inputs(data, idx)
+    b = torch.as_tensor(idx[: min(cfg.dpl_batch, len(idx))])
+    torch.manual_seed(0)
+    net = GZ(n_series=4, n_attributes=inp.attributes.shape[1], n_params=len(sm.PARAM_NAMES), hidden=cfg.gz_hidden,
+             masked_series=[3])
+    pbm = cm.SoilSurrogate(sur)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.dpl_lr)
+    series, attrs = inp.series[:, b], inp.attributes[b]
+    forcing, target = inp.f_train[:, b], inp.y_train[inp.spin:, b]
+    parts = {"gz_forward": [], "surrogate_forward": [], "backward_and_step": []}
+    for r in range(reps + 1):
+        opt.zero_grad()
+        t0 = time.perf_counter()
+        p = net(series, attrs)
+        t1 = time.perf_counter()
+        sim = pbm(forcing, p[..., 0] if p.dim() == 3 else p, warmup=inp.spin)["soil_moisture"]
+        t2 = time.perf_counter()
+        m = ~torch.isnan(target)
+        loss = torch.sqrt(((sim - torch.nan_to_num(target).to(sim.dtype))[m] ** 2).mean())
+        loss.backward()
+        opt.step()
+        t3 = time.perf_counter()
+        if r:
+            for k, v in zip(parts, (t1 - t0, t2 - t1, t3 - t2)):
+                parts[k].append(v)
+    B = len(b)
+    dpl = {k: min(v) for k, v in parts.items()}
+    dpl_total = sum(dpl.values())
+    # SCE-UA: one objective call over all training cells x n_cand candidates
+    f_tr, y_tr = data.model_inputs(data.train_period, idx)
+    f_tr = torch.as_tensor(f_tr)
+    rng = np.random.default_rng(0)
+    cand = torch.as_tensor(rng.random((len(idx) * n_cand, len(sm.PARAM_NAMES))), dtype=torch.float32)
+    rep = np.repeat(np.arange(len(idx)), n_cand)
+    times = []
+    for r in range(max(2, reps // 2) + 1):
+        t0 = time.perf_counter()
+        cm.surrogate_chunks(pbm, f_tr[:, rep], cand, data.spinup_days, cfg.sur_chunk, torch.device("cpu"))
+        times.append(time.perf_counter() - t0)
+    sce_s = min(times[1:])
+    runs = len(rep)
+    return {"density": density, "dpl_batch_cells": B, "dpl_step_s": dpl_total,
+            "dpl_split_s": dpl, "dpl_split_share": {k: v / dpl_total for k, v in dpl.items()},
+            "dpl_us_per_site_run": 1e6 * dpl_total / B,
+            "sceua_call_runs": runs, "sceua_call_s": sce_s, "sceua_us_per_site_run": 1e6 * sce_s / runs,
+            "cost_ratio_per_run_dpl_over_sceua": (dpl_total / B) / (sce_s / runs),
+            "reps": reps, "median_dpl_step_s": sum(statistics.median(v) for v in parts.values())}
 
 
 def ratios(rows: list[dict]) -> list[dict]:

@@ -41,7 +41,6 @@ WORKLOADS = ("hbv", "gz_step", "dpl_case2", "sceua", "vicwb")
 
 def _unit(name: str):
     """Return a no-argument callable: one unit of work of workload ``name``."""
-    import numpy as np
     import torch
 
     torch.manual_seed(0)
@@ -174,7 +173,17 @@ def main(argv=None) -> dict:
         described = policy.describe()
     except ImportError:
         described = None
-    out = {"machine": machine_info(), "results": rows, "summary": summarize(rows),
+    summ = summarize(rows)
+    pol = described["configured_threads"] if described else 1
+    worst = [s for s in summ if s["busy"] and s["threads"] == pol and s["wait"] == "default"]
+    checks = []
+    if worst:
+        w = max(worst, key=lambda s: s["relative_to_best_idle"])
+        checks.append({"what": f"busy-machine slowdown at the package policy ({pol} thread), worst workload "
+                               f"({w['workload']}) vs its best idle configuration",
+                       "value": w["relative_to_best_idle"], "target": 2.5, "lower_is_better": True,
+                       "met": w["relative_to_best_idle"] <= 2.5})
+    out = {"machine": machine_info(), "results": rows, "summary": summ, "checks": checks,
            "package_policy": described,
            "note": "median seconds per unit of work; busy = one competing single-threaded Python process"}
     write_json(a.out, out)

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import dplpaper  # noqa: F401  (applies the package's thread policy before anything is measured)
+
 
 def cpu_model() -> str:
     try:

@@ -8,8 +8,10 @@ Benchmarks: ``bench_hbv`` (HBV throughput and memory vs the reference loop and h
 ``bench_sceua`` (SCE-UA cost per evaluation), ``bench_sceua_overhead`` (the algorithm's own overhead), ``bench_dpl_step`` (one Case 2 dPL
 training step, static vs dynamic parameters, network vs HBV), ``bench_vicwb`` (the VIC-style model's
 C loop against its NumPy reference),
-and ``bench_case1_cost`` (cost to reach the Case 1 RMSE threshold, dPL vs SCE-UA) when that file
-exists — it is skipped with a message otherwise. The default run takes a few minutes on 2 cores.
+``bench_case1_cost`` (cost to reach the Case 1 RMSE threshold, dPL vs SCE-UA, with a profile),
+``bench_threads`` (thread policy on an idle and a busy machine) and, only with ``--only book``,
+``bench_book`` (the fresh-clone quick book, ~15 minutes). The default run takes about 15 minutes on
+2 cores. ``--only`` updates its benchmarks' entries in ``summary.json`` and keeps the others'.
 """
 from __future__ import annotations
 
@@ -72,8 +74,20 @@ def _vicwb(quick):
     return bench_vicwb.main(["--quick"] if quick else [])
 
 
+def _threads(quick):
+    from benchmarks import bench_threads
+    return bench_threads.main(["--quick"] if quick else [])
+
+
+def _book(quick):
+    from benchmarks import bench_book
+    return bench_book.main([])
+
+
 BENCHMARKS = {"hbv": _hbv, "sceua": _sceua, "sceua_overhead": _sceua_overhead, "dpl_step": _dpl_step,
-              "vicwb": _vicwb, "case1_cost": _case1_cost}
+              "vicwb": _vicwb, "case1_cost": _case1_cost, "threads": _threads, "book": _book}
+#: run by default (``book``, a fresh-clone quick book of ~15 minutes, only with ``--only book``)
+DEFAULT = [n for n in BENCHMARKS if n != "book"]
 
 
 def summary_rows(results: dict) -> list[dict]:
@@ -105,7 +119,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="smaller settings (for a smoke test)")
     ap.add_argument("--only", default="", help="comma-separated subset of " + ",".join(BENCHMARKS))
     args = ap.parse_args(argv)
-    names = [n for n in (args.only.split(",") if args.only else BENCHMARKS) if n]
+    names = [n for n in (args.only.split(",") if args.only else DEFAULT) if n]
     info = machine_info()
     print(json.dumps(info, indent=1), flush=True)
     results, skipped, errors, wall = {}, {}, {}, {}
@@ -126,6 +140,14 @@ def main(argv=None):
         results[name] = res
     info["loadavg_end"] = list(os.getloadavg())
     rows = summary_rows(results)
+    old = json.loads((RESULTS / "summary.json").read_text()) if (RESULTS / "summary.json").exists() else {}
+    if args.only and old:   # a subset updates its own entries and keeps the others'
+        wall = {**{k: v for k, v in old.get("wall_s", {}).items() if k not in names}, **wall}
+        rows = [r for r in old.get("checks", []) if r.get("benchmark") not in names] + rows
+        skipped = {**{k: v for k, v in old.get("skipped", {}).items()     # no longer skipped once its file exists
+                      if k not in names and not (RESULTS / f"{k}.json").exists()}, **skipped}
+        errors = {**{k: v for k, v in old.get("errors", {}).items() if k not in names}, **errors}
+        names = [n for n in old.get("benchmarks", []) if n not in names] + names
     summary = {"machine": info, "benchmarks": names, "wall_s": wall, "checks": rows, "skipped": skipped,
                "errors": errors, "quick": bool(args.quick),
                "note": "timings from a shared machine: see the load averages; each JSON holds its own"}
