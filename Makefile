@@ -40,10 +40,10 @@ notebooks: venv
 book: venv
 	$(PY) -m dplpaper.reproduce --book-only
 
-# unit tests and the notebooks of each case (one xdist group per case: they share caches) in $(JOBS)
-# workers; the results page last, alone: it reads the claims the other notebooks wrote
+# the notebooks of each case (one scope per case: they share caches; see conftest.py) and the unit
+# tests in $(JOBS) workers; the results page last, alone: it reads the claims the other notebooks wrote
 test: venv
-	$(PY) -m pytest -n $(JOBS) --dist loadgroup tests notebooks --ignore=notebooks/90_paper_vs_package.ipynb --nbval-lax --nbval-sanitize-with nbval_sanitize.cfg -p no:cacheprovider
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup notebooks tests --ignore=notebooks/90_paper_vs_package.ipynb --nbval-lax --nbval-sanitize-with nbval_sanitize.cfg -p no:cacheprovider
 	$(PY) -m pytest notebooks/90_paper_vs_package.ipynb --nbval-lax --nbval-sanitize-with nbval_sanitize.cfg -p no:cacheprovider
 
 test-unit: venv

@@ -45,3 +45,14 @@ def test_reproduce_rejects_zero_jobs(capsys):
     with pytest.raises(SystemExit) as e:
         reproduce.main(["--jobs", "0", "--no-book"])
     assert e.value.code == 2 and "--jobs 0" in capsys.readouterr().err
+
+
+def test_xdist_scopes_keep_each_case_on_one_worker():
+    import importlib.util
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("root_conftest", root / "conftest.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod._scope("notebooks/10_case1_surrogate.ipynb::Cell 3") == mod._scope("notebooks/14_case1_real.ipynb::Cell 0")
+    assert mod._scope("notebooks/10_case1_surrogate.ipynb::Cell 3") != mod._scope("notebooks/20_case2_temporal.ipynb::Cell 0")
+    assert mod._scope("tests/test_x.py::test_a") == "tests/test_x.py::test_a"
