@@ -56,3 +56,20 @@ def test_xdist_scopes_keep_each_case_on_one_worker():
     assert mod._scope("notebooks/10_case1_surrogate.ipynb::Cell 3") == mod._scope("notebooks/14_case1_real.ipynb::Cell 0")
     assert mod._scope("notebooks/10_case1_surrogate.ipynb::Cell 3") != mod._scope("notebooks/20_case2_temporal.ipynb::Cell 0")
     assert mod._scope("tests/test_x.py::test_a") == "tests/test_x.py::test_a"
+
+
+def test_longest_notebook_group_first_under_xdist(tmp_path):
+    import importlib.util
+    from types import SimpleNamespace
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("root_conftest2", root / "conftest.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod._group_seconds = lambda: {"notebooks_1": 300.0, "notebooks_2": 700.0}
+    items = [SimpleNamespace(nodeid=n) for n in ("tests/t.py::a", "notebooks/10_x.ipynb::Cell 0",
+                                                   "notebooks/11_y.ipynb::Cell 0", "notebooks/20_z.ipynb::Cell 0",
+                                                   "notebooks/01_w.ipynb::Cell 0")]
+    cfg = SimpleNamespace(getvalue=lambda k: "loadgroup")
+    mod.pytest_collection_modifyitems(cfg, items)
+    assert [i.nodeid.split("::")[0] for i in items] == ["notebooks/20_z.ipynb", "notebooks/10_x.ipynb",
+                                                        "notebooks/11_y.ipynb", "notebooks/01_w.ipynb", "tests/t.py"]
