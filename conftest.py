@@ -14,6 +14,9 @@ from pathlib import Path
 
 
 def _scope(nodeid: str) -> str:
+    """A test's xdist scope: ``notebooks_<group>`` for a notebook cell (the group rule of
+    ``dplpaper.reproduce.group_key``, the first digit; a test holds the two to agree; not imported
+    here, so that the controller does not load PyTorch), the node id for a unit test."""
     path = nodeid.split("::", 1)[0]
     if path.endswith(".ipynb"):
         return "notebooks_" + os.path.basename(path)[0]
@@ -44,7 +47,7 @@ def _group_seconds() -> dict:
         return {}
     out: dict = {}
     for n in (runs[-1]["notebooks"] if runs else []):
-        key = "notebooks_" + n["notebook"][0]
+        key = _scope(n["notebook"])
         out[key] = out.get(key, 0.0) + float(n["seconds"])
     return out
 

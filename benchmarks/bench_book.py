@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.common import machine_info, write_json  # noqa: E402
+from dplpaper.perf import idle_partner  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "book.json"
 TARGET_S = 15 * 60
@@ -113,11 +114,10 @@ def merge(row: dict, path: Path = OUT) -> dict:
                            "value": r["wall_s"], "target": TARGET_S, "lower_is_better": True,
                            "met": r["wall_s"] <= TARGET_S})
     for b in (r for r in runs if r["busy"] and r["what"] == "reproduce"):
-        idle = [r for r in runs if not r["busy"] and r["what"] == b["what"] and r["jobs"] == b["jobs"]
-                and r["threads"] == b["threads"]]
-        if not idle or "notebooks" not in b or "notebooks" not in idle[0]:
+        idle = idle_partner(runs, b)
+        if idle is None or "notebooks" not in b or "notebooks" not in idle:
             continue
-        base = {n["notebook"]: n["seconds"] for n in idle[0]["notebooks"]}
+        base = {n["notebook"]: n["seconds"] for n in idle["notebooks"]}
         worst = max((n["seconds"] / base[n["notebook"]], n["notebook"]) for n in b["notebooks"]
                     if n["notebook"] in base)
         checks.append({"what": f"busy-machine slowdown, worst notebook ({worst[1]}), {b['jobs']} jobs x "

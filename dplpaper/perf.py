@@ -7,24 +7,19 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["thread_table", "thread_policy_check", "book_runs", "book_notebooks", "case1_cost_table",
-           "case1_cost_ratios", "case1_profile_table"]
+__all__ = ["thread_table", "thread_policy_check", "book_runs", "idle_partner", "book_notebooks",
+           "case1_cost_table", "case1_cost_ratios", "case1_profile_table"]
 
 
 def thread_table(threads: dict | None) -> pd.DataFrame:
-    """``bench_threads``: seconds per unit of work by workload (rows) and configuration (columns:
-    ``idle|busy, N thread(s), wait policy``), and each busy time over the workload's best idle one."""
+    """``bench_threads``: per workload and configuration (idle/busy, threads, wait policy) the median
+    seconds per unit of work and the time over the workload's best idle configuration (the
+    benchmark's own ``summary``, :func:`benchmarks.bench_threads.summarize`)."""
     if not threads:
         return pd.DataFrame()
-    rows = []
-    for r in threads["results"]:
-        if "error" in r:
-            continue
-        rows.append({"workload": r["workload"], "machine": "busy" if r["busy"] else "idle",
-                     "threads": r["threads"], "wait": r["wait"], "seconds": r["seconds_median"]})
-    df = pd.DataFrame(rows)
-    best_idle = df[df.machine == "idle"].groupby("workload").seconds.min()
-    df["x best idle"] = df.seconds / df.workload.map(best_idle)
+    df = pd.DataFrame([{"workload": r["workload"], "machine": "busy" if r["busy"] else "idle",
+                        "threads": r["threads"], "wait": r["wait"], "seconds": r["seconds_median"],
+                        "x best idle": r["relative_to_best_idle"]} for r in threads["summary"]])
     return df.sort_values(["workload", "machine", "threads", "wait"]).reset_index(drop=True)
 
 
@@ -59,6 +54,15 @@ def book_runs(book: dict | None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def idle_partner(runs: list[dict], run: dict) -> dict | None:
+    """The idle run of ``runs`` with the same kind, jobs and threads as the busy ``run`` (the first;
+    ``None`` if there is none)."""
+    for r in runs:
+        if not r["busy"] and (r["what"], r["jobs"], r["threads"]) == (run["what"], run["jobs"], run["threads"]):
+            return r
+    return None
+
+
 def book_notebooks(book: dict | None) -> pd.DataFrame:
     """``bench_book``: seconds per notebook (rows) in each ``reproduce`` run (columns), and the
     busy/idle ratio where a busy run has an idle partner with the same jobs and threads."""
@@ -72,10 +76,9 @@ def book_notebooks(book: dict | None) -> pd.DataFrame:
     for r in book["runs"]:
         if r["what"] != "reproduce" or not r["busy"] or r["label"] not in df:
             continue
-        idle = [q["label"] for q in book["runs"] if q["what"] == "reproduce" and not q["busy"]
-                and q["jobs"] == r["jobs"] and q["threads"] == r["threads"] and q["label"] in df]
-        if idle:
-            df[f"{r['label']} / {idle[0]}"] = df[r["label"]] / df[idle[0]]
+        idle = idle_partner(book["runs"], r)
+        if idle is not None and idle["label"] in df:
+            df[f"{r['label']} / {idle['label']}"] = df[r["label"]] / df[idle["label"]]
     return df.sort_index()
 
 

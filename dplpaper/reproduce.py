@@ -60,12 +60,18 @@ def check_only(only: list[str] | None) -> list[Path]:
 LAST_GROUPS = ("9",)
 
 
+def group_key(name: str) -> str:
+    """A notebook's group: the first digit of its number (``0x``, ``1x`` = Case 1, ...). The root
+    ``conftest.py`` groups the notebooks for pytest-xdist by the same rule."""
+    return name[0]
+
+
 def notebook_groups(nbs: list[Path]) -> list[list[Path]]:
-    """Notebooks grouped by case (the first digit of their number: ``0x``, ``1x`` = Case 1, ...),
-    each group in execution order; groups in :data:`LAST_GROUPS` come last."""
+    """Notebooks grouped by :func:`group_key`, each group in execution order; groups in
+    :data:`LAST_GROUPS` come last."""
     groups: dict[str, list[Path]] = {}
     for nb in nbs:
-        groups.setdefault(nb.name[0], []).append(nb)
+        groups.setdefault(group_key(nb.name), []).append(nb)
     keys = sorted(groups, key=lambda k: (k in LAST_GROUPS, k))
     return [groups[k] for k in keys]
 
@@ -84,10 +90,9 @@ def execute_parallel(mode: str = "quick", only: list[str] | None = None, refresh
     start, group). A failing group fails the whole run (after the running ones finish)."""
     import tempfile
 
-    nbs = check_only(only)
-    groups = notebook_groups(nbs)
-    first = [g for g in groups if g[0].name[0] not in LAST_GROUPS]
-    last = [g for g in groups if g[0].name[0] in LAST_GROUPS]
+    groups = list(enumerate(notebook_groups(check_only(only))))
+    last = [(i, g) for i, g in groups if group_key(g[0].name) in LAST_GROUPS]
+    first = [(i, g) for i, g in groups if group_key(g[0].name) not in LAST_GROUPS]
     t_start = time.time()
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="dplpaper_reproduce_") as tmp:
@@ -102,7 +107,7 @@ def execute_parallel(mode: str = "quick", only: list[str] | None = None, refresh
 
         failed = []
         for batch in (first, last):
-            pending = list(enumerate(batch, start=len(rows)))
+            pending = list(batch)
             running = []
             while pending or running:
                 while pending and len(running) < max(1, jobs):

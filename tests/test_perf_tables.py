@@ -8,7 +8,7 @@ import pytest
 from dplpaper import perf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks import bench_book  # noqa: E402
+from benchmarks import bench_book, bench_threads  # noqa: E402
 
 
 def _thr(workload, threads, busy, s, wait="default"):
@@ -16,9 +16,10 @@ def _thr(workload, threads, busy, s, wait="default"):
 
 
 def test_thread_tables_relative_to_best_idle():
-    d = {"results": [_thr("hbv", 1, False, 0.04), _thr("hbv", 2, False, 0.02), _thr("hbv", 1, True, 0.05),
-                     _thr("hbv", 2, True, 0.08), {"workload": "hbv", "threads": 2, "wait": "passive", "busy": True,
-                                                   "error": "boom"}]}
+    results = [_thr("hbv", 1, False, 0.04), _thr("hbv", 2, False, 0.02), _thr("hbv", 1, True, 0.05),
+               _thr("hbv", 2, True, 0.08), {"workload": "hbv", "threads": 2, "wait": "passive", "busy": True,
+                                             "error": "boom"}]
+    d = {"results": results, "summary": bench_threads.summarize(results)}
     t = perf.thread_table(d)
     assert len(t) == 4                                           # the failed configuration is left out
     pol = perf.thread_policy_check(d).iloc[0]

@@ -56,6 +56,10 @@ def test_xdist_scopes_keep_each_case_on_one_worker():
     assert mod._scope("notebooks/10_case1_surrogate.ipynb::Cell 3") == mod._scope("notebooks/14_case1_real.ipynb::Cell 0")
     assert mod._scope("notebooks/10_case1_surrogate.ipynb::Cell 3") != mod._scope("notebooks/20_case2_temporal.ipynb::Cell 0")
     assert mod._scope("tests/test_x.py::test_a") == "tests/test_x.py::test_a"
+    # the same groups as `reproduce --jobs` (dplpaper.reproduce.group_key)
+    for group in reproduce.notebook_groups(reproduce.notebook_order()):
+        assert {mod._scope(f"notebooks/{nb.name}::Cell 0") for nb in group} == {
+            "notebooks_" + reproduce.group_key(group[0].name)}
 
 
 def test_longest_notebook_group_first_under_xdist(tmp_path):
