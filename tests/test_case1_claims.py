@@ -1,4 +1,6 @@
 """Case 1's claims as library code: paired statistics over cells, rules capped in quick mode."""
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -81,7 +83,7 @@ def test_compare_to_reference_and_cap():
     assert cap_quick("yes", "quick") == "partly" and cap_quick("yes", "full") == "yes" and cap_quick("no", "quick") == "no"
 
 
-def _archive(tmp_path, gz_extra=0.0005, flat_sceua=True, n=80, seeds=(0, 1, 2)):
+def _archive(tmp_path, gz_extra=0.0005, flat_sceua=True, n=80, seeds=(0, 1, 2), stem="real_full_s1", prov=None):
     """A synthetic archived full run: gZ's RMSE = SCE-UA's + gz_extra per cell (+ small noise)."""
     rng = np.random.default_rng(5)
     base = rng.uniform(0.03, 0.08, n)
@@ -101,9 +103,33 @@ def _archive(tmp_path, gz_extra=0.0005, flat_sceua=True, n=80, seeds=(0, 1, 2)):
                                             "test_rmse": 0.05 + tail * (1 - ep / 100) + 0.02 * (ep < 50)}))
     d = tmp_path / "case1"
     d.mkdir(parents=True, exist_ok=True)
-    pd.concat(rows).to_csv(d / "cells_real_full_s3.csv", index=False)
-    pd.concat(curves).to_csv(d / "curves_real_full_s3.csv", index=False)
-    pd.DataFrame({"seed": [0]}).to_csv(d / "runs_real_full_s3.csv", index=False)
+    pd.concat(rows).to_csv(d / f"cells_{stem}.csv", index=False)
+    pd.concat(curves).to_csv(d / f"curves_{stem}.csv", index=False)
+    pd.DataFrame({"seed": list(seeds), "method": "gz"}).to_csv(d / f"runs_{stem}.csv", index=False)
+    if prov is not None:
+        (d / f"provenance_cells_{stem}.json").write_text(json.dumps(prov))
+
+
+def test_archives_of_single_seeds_join_into_one_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("DPLPAPER_ARCHIVE", str(tmp_path))
+    assert cc.case1_archive() is None
+    _archive(tmp_path, seeds=(0,), prov={"wall_time_s": 100.0, "command": "a"})
+    one = cc.case1_archive()
+    assert one["provenance"]["seeds"] == [0] and one["provenance"]["archives"] == {"real_full_s1": [0]}
+    # seed 1 run apart; a later archive's seed 0 (gZ 0.005 worse) replaces the first archive's seed 0
+    _archive(tmp_path, seeds=(1,), stem="real_full_seed1", prov={"wall_time_s": 50.0, "command": "b"})
+    _archive(tmp_path, seeds=(0, 2), stem="real_full_seed2", gz_extra=0.005, prov={"wall_time_s": 20.0, "command": "c"})
+    arc = cc.case1_archive()
+    assert arc["provenance"]["archives"] == {"real_full_seed1": [1], "real_full_seed2": [0, 2]}
+    assert arc["provenance"]["seeds"] == [0, 1, 2] and arc["provenance"]["wall_time_s"] == 70.0
+    assert arc["provenance"]["command"] == "c" and [p["command"] for p in arc["provenance"]["parts"]] == ["b", "c"]
+    for k in ("cells", "runs", "curves"):
+        assert sorted(arc[k]["seed"].unique()) == [0, 1, 2]
+    c = arc["cells"]
+    gap = (c[(c.method == "gz") & (c.seed == 0)]["rmse_legacy"].mean()
+           - c[(c.method == "sceua") & (c.seed == 0)]["rmse_legacy"].mean())
+    assert gap > 0.004                                        # seed 0 is the later archive's
+    assert len(c) == 3 * len(c[c.seed == 1])                  # one copy of every seed
 
 
 def test_full_claims_from_the_archive(tmp_path, monkeypatch):

@@ -91,10 +91,10 @@ def test_run_case3_pub_records_budget_override(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setenv("DPLPAPER_RESULTS", str(tmp_path / "res"))
     assert cli.main(["run", "case3", "--mode", "quick", "--parts", "pub", "--regionalization-evals", "100",
-                     "--regionalization-refine-steps", "5", "-q"]) == 0
+                     "--regionalization-refine-steps", "5", "--set", "dpl.epochs=2", "-q"]) == 0
     assert "regionalization HBV (8 attr)" in capsys.readouterr().out
     t = pd.read_csv(tmp_path / "res" / "case3" / "pub_metrics_quick.csv", dtype={"site": str})
     assert t.groupby("method")["site"].nunique().eq(40).all() and t["fold"].nunique() == 4
     prov = json.loads((tmp_path / "res" / "case3" / "provenance_pub_metrics_quick.json").read_text())
     assert prov["regionalization_max_evals"] == 100 and prov["parts"] == ["pub"] and prov["k_folds"] == 4
-    assert prov["regionalization_refine_steps"] == 5
+    assert prov["regionalization_refine_steps"] == 5 and prov["config"]["dpl"]["epochs"] == 2

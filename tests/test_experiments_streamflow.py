@@ -5,6 +5,8 @@ networks and one or two epochs: each test takes seconds.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -247,13 +249,23 @@ def test_pub_and_scaling_tables(data, tmp_path, monkeypatch):
     d = sc[(sc["method"] == "dPL")]
     assert sorted(d["fraction"].unique()) == [0.5, 1.0]
     assert (d.groupby("fraction")["n_train"].max() <= 4).all()
-    # at share 1 the regionalization is PUB's own fit: taken from the PUB table, it is the same
-    sc2 = sf.scaling_curve(ds, attrs, folds, cfg, pub_table=t, tag="_reuse")
-    key = ["fold", "site"]
-    a = sc[sc["method"] == "regionalization"].sort_values(key)[["nse", "kge"]].to_numpy()
-    b = sc2[sc2["method"] == "regionalization"].sort_values(key)[["nse", "kge"]].to_numpy()
-    np.testing.assert_array_equal(a, b)
+    # at share 1 both methods are PUB's own fits: taken from the stored PUB table (read back from its
+    # CSV, key checked), the scaling table is the same as fitted afresh
+    stored = sf.stored_pub_table(cfg, folds)
+    assert stored is not None and len(stored) == len(t)
+    calls = []
+    real_dpl, real_reg = sf.run_dpl_hbv, sf.run_regionalization
+    monkeypatch.setattr(sf, "run_dpl_hbv", lambda *a, **k: calls.append("dpl") or real_dpl(*a, **k))
+    monkeypatch.setattr(sf, "run_regionalization", lambda *a, **k: calls.append("reg") or real_reg(*a, **k))
+    sc2 = sf.scaling_curve(ds, attrs, folds, cfg, pub_table=stored, tag="_reuse")
+    assert calls == ["dpl"] * len(folds)   # share 0.5 only: the share-1 fits were reused
+    key = ["method", "fraction", "fold", "site"]
+    pd.testing.assert_frame_equal(sc.sort_values(key).reset_index(drop=True)[key + ["nse", "kge"]],
+                                  sc2.sort_values(key).reset_index(drop=True)[key + ["nse", "kge"]])
     assert (tmp_path / "case3" / "scaling_test_reuse.csv").exists()
+    # another config (or other folds) does not match the stored table's key
+    assert sf.stored_pub_table(replace(cfg, regionalization_max_evals=61), folds) is None
+    assert sf.stored_pub_table(cfg, [folds[1], folds[0], folds[2]]) is None
 
 
 def test_matching_share():

@@ -20,8 +20,10 @@ __all__ = ["surrogate_claims", "learning_claims", "generalization_claims", "seed
            "CASE1_ARCHIVES", "case1_archive", "sceua_converged", "case1_full_claims", "sweep_claims"]
 
 #: archived full runs of Case 1 per variant (``book/full_runs/case1/{cells,runs,curves}_<stem>.csv``,
-#: written by ``dplpaper run case1 --archive``)
-CASE1_ARCHIVES = {"real": ("real_full_s1", "real_full_s3"), "twin": ()}
+#: written by ``dplpaper run case1 --archive``); :func:`case1_archive` joins them by seed (a seed in a
+#: later archive replaces the same seed in an earlier one), so seeds run apart (one per process or
+#: session: ``--seeds 1 --tag seed1``) make one multi-seed run
+CASE1_ARCHIVES = {"real": ("real_full_s1", "real_full_seed1", "real_full_seed2"), "twin": ()}
 
 
 def _paired_text(r, digits: int = 3, negate: bool = False) -> str:
@@ -184,19 +186,36 @@ def coherence_claims(coherence: pd.DataFrame, variant: str, mode: str, notebook:
 
 # ============================================================================ archived full runs
 def case1_archive(variant: str = "real") -> dict | None:
-    """The last archived full run of ``variant`` (:data:`CASE1_ARCHIVES`) as ``{"cells", "runs", "curves",
-    "provenance"}`` (:mod:`dplpaper.experiments.case1_run`'s tables), or None when none is archived."""
+    """The archived full runs of ``variant`` (:data:`CASE1_ARCHIVES`) joined by seed, as ``{"cells",
+    "runs", "curves", "provenance"}`` (:mod:`dplpaper.experiments.case1_run`'s tables), or None when none
+    is archived. Each seed comes from the last archive that holds it. The provenance is the last
+    archive's, with ``seeds`` (all), ``wall_time_s`` (the sum), ``archives`` (stem -> seeds taken) and
+    ``parts`` (every archive's own provenance)."""
     from dplpaper.results import archived
 
     if variant not in CASE1_ARCHIVES:
         raise ValueError(f"variant must be one of {list(CASE1_ARCHIVES)}, got {variant!r}")
-    for stem in reversed(CASE1_ARCHIVES[variant]):
+    found = {}
+    for stem in CASE1_ARCHIVES[variant]:
         cells, prov = archived("case1", f"cells_{stem}.csv")
         if cells is not None:
-            runs, _ = archived("case1", f"runs_{stem}.csv")
-            curves, _ = archived("case1", f"curves_{stem}.csv")
-            return {"cells": cells.astype({"site": str}), "runs": runs, "curves": curves, "provenance": prov or {}}
-    return None
+            found[stem] = {"cells": cells.astype({"site": str}), "runs": archived("case1", f"runs_{stem}.csv")[0],
+                           "curves": archived("case1", f"curves_{stem}.csv")[0], "provenance": prov or {}}
+    if not found:
+        return None
+    owner = {}                                      # seed -> the last archive holding it
+    for stem, arc in found.items():
+        for seed in arc["cells"]["seed"].unique():
+            owner[int(seed)] = stem
+    taken = {stem: sorted(s for s, o in owner.items() if o == stem) for stem in found}
+    taken = {stem: seeds for stem, seeds in taken.items() if seeds}
+    out = {k: pd.concat([found[stem][k][found[stem][k]["seed"].isin(seeds)] for stem, seeds in taken.items()],
+                        ignore_index=True) for k in ("cells", "runs", "curves")}
+    last = found[list(taken)[-1]]["provenance"]
+    parts = [found[stem]["provenance"] for stem in taken]
+    out["provenance"] = {**last, "seeds": sorted(owner), "archives": taken, "parts": parts,
+                         "wall_time_s": float(sum(p.get("wall_time_s", 0.0) for p in parts))}
+    return out
 
 
 def sceua_converged(curves: pd.DataFrame, density: str, tol: float | None = None) -> tuple[bool, float]:

@@ -21,7 +21,7 @@ import pandas as pd
 from dplpaper.experiments import soil_moisture as sm
 from dplpaper.experiments.case1_run import score_cells, share_at_bounds
 
-__all__ = ["legacy_check", "budget_sweep", "archived_sweep"]
+__all__ = ["legacy_check", "budget_sweep", "archived_sweep", "truth_scores", "identifiability"]
 
 
 def legacy_check(cfg: sm.Case1Config, data: sm.Case1Data, surrogate, runs: dict, density: str,
@@ -83,3 +83,72 @@ def archived_sweep(variant: str = "real", mode: str = "quick") -> tuple[pd.DataF
     from dplpaper.results import archived
 
     return archived("case1", f"budget_sweep_{variant}_{mode}.csv")
+
+
+# ============================================================================ a discriminating twin
+def truth_scores(data: sm.Case1Data, runs: dict, train_idx) -> pd.DataFrame:
+    """Twin only: how far each method's parameters, run in the VIC-style model itself, put the test
+    year's soil moisture from the **noise-free truth** (:attr:`Case1Data.sm_true`, every day), beside the
+    RMSE against the noisy, gappy observations that training and the learning curves see.
+
+    ``runs``: method -> :class:`~soil_moisture.MethodRun`; ``train_idx``: the training cells (each
+    method is scored there, ``test="temporal"``, and at their untrained lattice neighbours,
+    ``"spatial"``). One row per method, test and cell: ``rmse_truth``, ``rmse_obs`` (m3/m3) and
+    ``noise_floor``, the RMSE of the observations against the truth (what even the true parameters
+    score against the observations). Against the observations every method sits near the floor;
+    against the truth the floor is 0, which is what lets the twin tell the methods apart."""
+    if data.sm_true is None:
+        raise ValueError("truth_scores needs the twin variant (data.sm_true is None for real SMAP)")
+    sl = sm.period_slice(data, data.test_period)
+    train_idx = np.asarray(train_idx, dtype=int)
+    rows = []
+    for test, idx in (("temporal", train_idx), ("spatial", sm.neighbour_test_cells(data, train_idx))):
+        truth, obs = data.sm_true[sl][:, idx], data.obs[sl][:, idx]
+        floor = np.sqrt(np.nanmean((obs - truth) ** 2, axis=0))
+        for method, run in runs.items():
+            sim = sm.simulate_legacy(data, idx, run.params[idx], data.test_period)["soil_moisture"]
+            rows.append(pd.DataFrame({"method": method, "test": test, "site": data.site[idx].astype(str),
+                                      "rmse_truth": np.sqrt(np.mean((sim - truth) ** 2, axis=0)),
+                                      "rmse_obs": np.sqrt(np.nanmean((sim - obs) ** 2, axis=0)),
+                                      "noise_floor": floor}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def identifiability(data: sm.Case1Data, idx, noise_std, params: np.ndarray | None = None, step: float = 0.1,
+                    snr_min: float = 2.0) -> pd.DataFrame:
+    """Can the training data identify each parameter? At cells ``idx``, each parameter is moved by
+    ``step`` (unit cube) below and above its value in ``params [len(idx), 5]`` (default: the twin's true
+    parameters; on real SMAP, e.g. SCE-UA's calibrated ones), the others held (clipped to [0, 1]), and
+    the VIC-style model's soil moisture over the training period is compared:
+
+    * ``sensitivity``: RMS change of soil moisture per ``2 * step`` of the parameter (m3/m3);
+    * ``snr``: ``sensitivity * sqrt(n_obs) / noise_std``, with ``n_obs`` the cell's observed training
+      days and ``noise_std`` the observation error (m3/m3; one value or one per cell: the twin's noise,
+      or on real data the calibrated fit's residual RMSE): how clearly such a move stands out of the
+      noise in the training cost (a
+      systematic change ``d`` over ``n`` days with noise ``s`` is detectable when ``sqrt(n) d / s`` is
+      a few units);
+    * ``share_identifiable``: share of cells with ``snr >= snr_min``.
+
+    Returns a DataFrame indexed by parameter name with the medians over cells of ``sensitivity`` and
+    ``snr`` and ``share_identifiable``."""
+    idx = np.asarray(idx, dtype=int)
+    if params is None and data.params_true is None:
+        raise ValueError("identifiability: pass params on real SMAP (its true parameters are unknown)")
+    base = np.asarray(data.params_true[idx] if params is None else params, dtype=np.float64)
+    if base.shape != (len(idx), len(sm.PARAM_NAMES)):
+        raise ValueError(f"identifiability: params must be [{len(idx)}, {len(sm.PARAM_NAMES)}], got {base.shape}")
+    sl = sm.period_slice(data, data.train_period)
+    n_obs = np.sum(np.isfinite(data.obs[sl][:, idx]), axis=0)
+    rows = {}
+    for j, name in enumerate(sm.PARAM_NAMES):
+        lo, hi = base.copy(), base.copy()
+        lo[:, j] = np.clip(base[:, j] - step, 0.0, 1.0)
+        hi[:, j] = np.clip(base[:, j] + step, 0.0, 1.0)
+        s_lo = sm.simulate_legacy(data, idx, lo, data.train_period)["soil_moisture"]
+        s_hi = sm.simulate_legacy(data, idx, hi, data.train_period)["soil_moisture"]
+        sens = np.sqrt(np.mean((s_hi - s_lo) ** 2, axis=0)) * (2 * step) / (hi[:, j] - lo[:, j])
+        snr = sens * np.sqrt(n_obs) / np.asarray(noise_std, dtype=np.float64)
+        rows[name] = {"sensitivity": float(np.median(sens)), "snr": float(np.median(snr)),
+                      "share_identifiable": float(np.mean(snr >= snr_min))}
+    return pd.DataFrame(rows).T.rename_axis("parameter")

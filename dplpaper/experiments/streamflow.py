@@ -34,6 +34,8 @@ Metrics: NSE and KGE per basin on the test period (KGE in the 2012 form, the pap
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import replace
 from typing import Sequence
@@ -63,8 +65,8 @@ __all__ = [
     "attribute_matrix", "fit_attribute_normalizer", "assemble", "build_dpl_model", "case3_method_labels",
     "forcing_normalizer", "with_forcing_series", "run_lstm", "LSTMSettings", "DPL_NETS", "score", "run_dpl_hbv",
     "run_regionalization", "run_sceua_hbv",
-    "pub_folds_for", "run_pub_folds", "scaling_curve", "scaling_summary", "matching_share", "pub_medians",
-    "scaling_phases",
+    "pub_folds_for", "run_pub_folds", "pub_key", "stored_pub_table", "scaling_curve", "scaling_summary",
+    "matching_share", "pub_medians", "scaling_phases",
     "median_table", "run_case2", "forcing_comparison", "forcing_table", "case2_method_labels", "basin_medians",
 ]
 
@@ -338,8 +340,35 @@ def run_pub_folds(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
     # the regionalization's rows say whether its search converged on that fold (dPL rows: empty)
     table = table[cols + [c for c in ("budget_converged", "tail_improvement") if c in table]]
     if write:
-        (store or RunStore("case3", config.mode, tag)).write_table("pub_metrics", table)
+        store = store or RunStore("case3", config.mode, tag)
+        store.write_table("pub_metrics", table)
+        key = pub_key(config, folds, seeds, methods, fold_indices)
+        store.path("pub_key", "json").write_text(json.dumps({"key": key}))
     return table
+
+
+def pub_key(config: Case3Config, folds: list[list[str]], seeds: Sequence[int], methods: Sequence[str],
+            fold_indices: Sequence[int] | None = None) -> str:
+    """Hash of everything a :func:`run_pub_folds` table depends on (config, folds, seeds, methods,
+    tested folds): :func:`stored_pub_table` reuses a stored table only when its key matches."""
+    from dplpaper.config import config_dict
+
+    d = {"config": config_dict(config), "folds": [sorted(map(str, f)) for f in folds], "seeds": [int(s) for s in seeds],
+         "methods": sorted(methods), "fold_indices": None if fold_indices is None else sorted(map(int, fold_indices)),
+         "format": 1}
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def stored_pub_table(config: Case3Config, folds: list[list[str]], tag: str = "") -> pd.DataFrame | None:
+    """The PUB table that :func:`run_pub_folds` (default methods, all folds, ``config.seeds``) wrote
+    for exactly this ``config`` and ``folds`` (key file beside it), or None. Passed to
+    :func:`scaling_curve` as ``pub_table``, its share-1 fits are taken instead of being fitted again."""
+    store = RunStore("case3", config.mode, tag)
+    table_path, key_path = store.path("pub_metrics"), store.path("pub_key", "json")
+    want = pub_key(config, folds, config.seeds, ("dpl", "regionalization"))
+    if not (table_path.exists() and key_path.exists()) or json.loads(key_path.read_text()).get("key") != want:
+        return None
+    return pd.read_csv(table_path, dtype={"site": str})
 
 
 def scaling_curve(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], config: Case3Config,
@@ -349,15 +378,28 @@ def scaling_curve(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
     """PUB scaling curve: for every fold, seed and share ``f`` of ``config.fractions``, train gA +
     HBV on the nested subset of the training folds (:func:`dplpaper.data.basin_fractions`, one
     permutation per seed and fold) and test on the held-out fold. Regionalization is fitted at
-    share 1 (and at every share if ``config.scaling_regionalization``); at share 1 it is the very
-    fit of :func:`run_pub_folds` (same folds, attributes and seed), so with ``pub_table`` (that
-    function's table) its rows are taken from there instead of being fitted again. Returns the
+    share 1 (and at every share if ``config.scaling_regionalization``). At share 1 both methods are
+    the very fits of :func:`run_pub_folds` (same basins, attributes, settings and seed): with
+    ``pub_table`` (its table, e.g. :func:`stored_pub_table`) those rows are taken, not fitted again. The
     per-basin long table ``fraction, seed, fold, n_train, site, method, nse, kge`` (and
-    ``budget_converged`` on the regionalization's rows where known); writes
+    ``budget_converged`` on the regionalization's rows where known) is returned and written to
     ``results/case3/scaling_<mode><tag>.csv`` (summaries: :func:`scaling_summary`).
     ``regionalization=False``: dPL rows only (e.g. when the PUB run, made apart, holds the baseline).
     ``fold_indices``: test only these folds (default all)."""
     names = config.attribute_sets[config.scaling_attributes]
+    labels = case3_method_labels(config)
+
+    def from_pub(i: int, s: int, method_id: str, n_test: int) -> pd.DataFrame | None:
+        """Fold ``i``'s rows of ``method_id`` and seed ``s`` in ``pub_table`` (the very share-1 fit), or None."""
+        if pub_table is None or method_id not in labels:
+            return None
+        sel = pub_table[(pub_table["fold"] == i) & (pub_table["method"] == labels[method_id])
+                        & (pub_table["seed"] == int(s))]
+        if len(sel) != n_test:
+            return None
+        keep = [c for c in ("site", "nse", "kge", "n_obs", "budget_converged") if c in sel]
+        return sel[keep].reset_index(drop=True)
+
     rows = []
     for i, test in _folds_progress(folds, progress, "scaling folds"):
         if fold_indices is not None and i not in fold_indices:
@@ -368,20 +410,17 @@ def scaling_curve(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
             for frac, sub in subsets.items():
                 if len(sub) < 2:
                     continue
-                r = run_dpl_hbv(ds, attrs, sub, test, config.period, config.period, names, config.dpl, s,
-                                config.warmup_days)
-                rows.append(r.metrics.assign(fraction=frac, seed=s, fold=i, n_train=len(sub), method="dPL"))
+                reused = from_pub(i, s, f"dpl_{config.scaling_attributes}", len(test)) if frac == 1.0 else None
+                if reused is None:
+                    reused = run_dpl_hbv(ds, attrs, sub, test, config.period, config.period, names, config.dpl, s,
+                                         config.warmup_days).metrics
+                rows.append(reused.drop(columns=["budget_converged"], errors="ignore")
+                            .assign(fraction=frac, seed=s, fold=i, n_train=len(sub), method="dPL"))
                 if regionalization and (config.scaling_regionalization or frac == 1.0):
                     if frac == 1.0 and s != config.scaling_seeds[0] and not config.scaling_regionalization:
                         continue
-                    reused = None
-                    if pub_table is not None and frac == 1.0:
-                        sel = pub_table[(pub_table["fold"] == i) & (pub_table["attributes"] == config.scaling_attributes)
-                                        & pub_table["method"].str.startswith("regionalization")
-                                        & (pub_table["seed"] == int(s))]
-                        if len(sel) == len(test):
-                            keep = [c for c in ("site", "nse", "kge", "n_obs", "budget_converged") if c in sel]
-                            reused = sel[keep].reset_index(drop=True)
+                    reused = from_pub(i, s, f"regionalization_{config.scaling_attributes}", len(test)) \
+                        if frac == 1.0 else None
                     if reused is None:
                         fit = run_regionalization(ds, attrs, sub, test, config.period, config.period, names,
                                                   config.regionalization_max_evals, config.regionalization_complexes,
