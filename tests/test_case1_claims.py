@@ -172,3 +172,34 @@ def test_sweep_claims_cost_to_sceua_accuracy():
     diag = cc.sweep_claims(sweep((0.06, 0.051, 0.049), (5.0, 20.0, 60.0)), "real", "full")[1]
     assert diag.key == "real_sweep_diagnosis_s8" and diag.replicated == "n/a"
     assert "SCE-UA 150 -> 2000: surrogate 0.0600 -> 0.0300, VIC-style model 0.0600 -> 0.0500, at bounds 0% -> 40%" in diag.ours
+
+
+def _truth_scores(gain, n=60):
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0.004, 0.01, n)
+    rows = []
+    for test in ("temporal", "spatial"):
+        for m, extra in (("gz", -gain), ("sceua", 0.0)):
+            rows.append(pd.DataFrame({"method": m, "test": test, "site": [f"{i:05d}" for i in range(n)],
+                                      "rmse_truth": base + extra + 1e-4 * rng.standard_normal(n),
+                                      "rmse_obs": 0.0201 + 1e-4 * rng.standard_normal(n), "noise_floor": 0.02}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_truth_claims_judge_the_error_against_the_truth():
+    full = {c.key: c for c in cc.truth_claims(_truth_scores(0.002), "full")}
+    assert set(full) == {"twin_truth_rmse_gz_vs_sceua_temporal", "twin_truth_rmse_gz_vs_sceua_spatial"}
+    c = full["twin_truth_rmse_gz_vs_sceua_temporal"]
+    assert c.replicated == "yes" and c.data == "twin" and "noise floor 0.0200" in c.ours
+    assert {c.replicated for c in cc.truth_claims(_truth_scores(0.002), "quick")} == {"partly"}
+    assert {c.replicated for c in cc.truth_claims(_truth_scores(-0.002), "full")} == {"no"}
+
+
+def test_identifiability_claims_name_the_parameters_and_the_bounds():
+    t = pd.DataFrame({"sensitivity": [0.002, 0.0, 0.0, 0.0, 0.02], "snr": [0.8, 0.0, 0.0, 0.0, 11.0],
+                      "share_identifiable": [0.1, 0.0, 0.0, 0.0, 0.98], "at_bounds_gz": [0.1, 0.9, 0.5, 0.8, 0.0]},
+                     index=["INFILT", "Dsmax", "Ds", "Ws", "EXPT"])
+    ident, bounds = cc.identifiability_claims(t, "real", "quick")
+    assert ident.ours.startswith("identifiable: EXPT; not: INFILT, Dsmax, Ds, Ws") and ident.replicated == "n/a"
+    assert bounds.ours.startswith("gz at the bounds: identifiable 0% of cells, not identifiable 57% (gz INFILT 10%,")
+    assert bounds.key == "real_bounds_explained"

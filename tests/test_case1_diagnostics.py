@@ -61,3 +61,54 @@ def test_budget_sweep_runs_each_budget_and_scores_it(tmp_path, monkeypatch):
     assert (sce["epochs"] >= sce["budget"]).all() and np.isnan(sce["lr"]).all()
     assert np.isfinite(out[["rmse_surrogate", "rmse_legacy", "corr_legacy", "wall_s"]]).all().all()
     assert ((out["share_at_bounds"] >= 0) & (out["share_at_bounds"] <= 1)).all()
+
+
+@pytest.fixture(scope="module")
+def twin():
+    cfg = sm.Case1Config.for_mode("quick", variant="twin", seed=0)
+    data = sm.load_case1(cfg)
+    return cfg, data, sm.training_cells(data, "s16", cfg, "gz")
+
+
+def test_truth_scores_put_the_true_parameters_at_zero_and_the_floor_at_the_noise(twin):
+    cfg, data, idx = twin
+    rng = np.random.default_rng(0)
+    off = np.clip(data.params_true + 0.15 * rng.standard_normal(data.params_true.shape), 0, 1)
+    out = cd.truth_scores(data, {"truth": _Run(data.params_true), "off": _Run(off)}, idx)
+    assert set(out["test"]) == {"temporal", "spatial"}
+    assert len(out[(out["method"] == "truth") & (out["test"] == "temporal")]) == len(idx)
+    t = out[out["method"] == "truth"]
+    assert t["rmse_truth"].max() < 1e-12                              # the twin's truth is the legacy model's
+    np.testing.assert_allclose(t["rmse_obs"], t["noise_floor"])
+    assert abs(t["noise_floor"].median() - cfg.twin_noise) < 0.002   # N(0, twin_noise) on the observed days
+    o = out[out["method"] == "off"]
+    assert o["rmse_truth"].median() > 1e-3 and (o["rmse_obs"].values >= 0).all()
+    real = sm.load_case1(sm.Case1Config.for_mode("quick", variant="real", seed=0))
+    with pytest.raises(ValueError, match="twin"):
+        cd.truth_scores(real, {"x": _Run(off)}, idx)
+
+
+def test_identifiability_against_a_direct_finite_difference(twin):
+    cfg, data, idx = twin
+    idx = idx[:12]
+    out = cd.identifiability(data, idx, cfg.twin_noise)
+    assert list(out.index) == list(sm.PARAM_NAMES) and (out["sensitivity"] >= 0).all()
+    # EXPT at one cell by hand: move it 0.1 down and up from the truth, run the model, RMS of the change
+    j, c = sm.PARAM_NAMES.index("EXPT"), int(idx[0])
+    lo, hi = data.params_true[[c]].copy(), data.params_true[[c]].copy()
+    lo[0, j], hi[0, j] = max(lo[0, j] - 0.1, 0), min(hi[0, j] + 0.1, 1)
+    sl = sm.period_slice(data, data.train_period)
+    d = (sm.legacy_spunup(data.forcing[:, [c]], hi, data.soil[[c]])["soil_moisture"][sl]
+         - sm.legacy_spunup(data.forcing[:, [c]], lo, data.soil[[c]])["soil_moisture"][sl])
+    one = cd.identifiability(data, [c], cfg.twin_noise)
+    assert one.loc["EXPT", "sensitivity"] == pytest.approx(np.sqrt(np.mean(d ** 2)) * 0.2 / (hi[0, j] - lo[0, j]))
+    # the signal-to-noise ratio scales with 1 / noise
+    half = cd.identifiability(data, idx, cfg.twin_noise / 2)
+    np.testing.assert_allclose(half["snr"], 2 * out["snr"])
+    assert out.loc["EXPT", "share_identifiable"] > 0.5
+    # what the book reports of the VIC-style model: the baseflow parameters drain the bottom layer; the top layer
+    # (what SMAP sees) feels them only through a bottom layer full enough to hold back drainage from above,
+    # which these cells never reach, so its soil moisture does not depend on them
+    assert (out.loc[["Dsmax", "Ds", "Ws"], "sensitivity"] < 1e-6).all()
+    with pytest.raises(ValueError, match="params"):
+        cd.identifiability(data, idx, 0.02, params=np.zeros((3, 5)))

@@ -381,3 +381,21 @@ def test_budget_convergence_on_a_coarse_curve_measures_the_whole_tail():
                            "best_cost_median": [0.9, 0.85, 0.82, 0.80, 0.78, 0.77]})
     r = budget_convergence(coarse)
     assert r["tail_start"] == 2024 and r["improvement"] == pytest.approx(0.03) and not r["converged"]
+
+
+def test_pairwise_objective_orders_pairs_site_major_and_maps_nan_to_inf():
+    from dplpaper.calibrate.sceua import pairwise_objective
+
+    seen = {}
+
+    def cost(rep, p):
+        seen["rep"], seen["p"] = rep, p
+        c = p.sum(axis=1) + 10 * rep
+        c[1] = np.nan
+        return c
+
+    u = np.arange(2 * 3 * 2, dtype=float).reshape(2, 3, 2)     # 2 sites x 3 candidates x 2 parameters
+    out = pairwise_objective(cost)(u)
+    assert out.shape == (2, 3) and list(seen["rep"]) == [0, 0, 0, 1, 1, 1]
+    np.testing.assert_array_equal(seen["p"][4], u[1, 1])
+    assert out[0, 1] == np.inf and out[1, 2] == u[1, 2].sum() + 10

@@ -58,9 +58,22 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["SCEUAResult", "sceua", "sceua_dask", "site_rng", "budget_convergence"]
+__all__ = ["SCEUAResult", "sceua", "sceua_dask", "site_rng", "budget_convergence", "pairwise_objective"]
 
 STOP_REASONS = ("max_evals", "peps", "pcento")
+
+
+def pairwise_objective(cost: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """:func:`sceua`'s batched objective (candidates ``[S, K, n]`` -> costs ``[S, K]``) from a cost of
+    flat (site, candidate) pairs: ``cost(site_index [S*K], params [S*K, n]) -> [S*K]``, where pair
+    ``s * K + k`` is candidate ``k`` of site ``s`` (so a model runs every pair as one column; forcing
+    ``f[:, site_index]``). NaN costs count as infinite (never accepted)."""
+    def objective(u: np.ndarray) -> np.ndarray:
+        S, K, n = u.shape
+        c = np.asarray(cost(np.repeat(np.arange(S), K), u.reshape(S * K, n)), dtype=np.float64).reshape(S, K)
+        return np.where(np.isnan(c), np.inf, c)
+
+    return objective
 
 
 def site_rng(seed: int, site: int) -> np.random.Generator:

@@ -17,7 +17,12 @@ from dplpaper.results import Claim
 from dplpaper.verdicts import THRESHOLDS, cap_quick, compare_noninferior, compare_paired, compare_to_reference
 
 __all__ = ["surrogate_claims", "learning_claims", "generalization_claims", "seed_claim", "coherence_claims",
-           "CASE1_ARCHIVES", "case1_archive", "sceua_converged", "case1_full_claims", "sweep_claims"]
+           "CASE1_ARCHIVES", "case1_archive", "sceua_converged", "case1_full_claims", "sweep_claims", "truth_claims",
+           "identifiability_claims", "SNR_IDENTIFIABLE"]
+
+#: a parameter is identifiable when a 0.2 move of it stands out of the noise (signal-to-noise ratio of
+#: :func:`~dplpaper.experiments.case1_diagnostics.identifiability` at least this) at most cells
+SNR_IDENTIFIABLE = 2.0
 
 #: archived full runs of Case 1 per variant (``book/full_runs/case1/{cells,runs,curves}_<stem>.csv``,
 #: written by ``dplpaper run case1 --archive``); :func:`case1_archive` joins them by seed (a seed in a
@@ -183,6 +188,59 @@ def coherence_claims(coherence: pd.DataFrame, variant: str, mode: str, notebook:
                          notebook, key=f"{variant}_parameter_recovery"))
     return out
 
+
+
+def truth_claims(scores: pd.DataFrame, mode: str, notebook: str = "13_case1_parameter_maps",
+                 a: str = "gz", b: str = "sceua") -> list[Claim]:
+    """Twin, per test (temporal: training cells; spatial: their neighbours): method ``a``'s error against
+    the noise-free truth below ``b``'s (:func:`~dplpaper.verdicts.compare_paired` of the negated RMSE
+    per cell, margin ``THRESHOLDS["margin_case1"]``), with both methods' RMSE against the noisy
+    observations and the noise floor beside it, which shows whether the truth separates what the
+    observations cannot. ``scores``: :func:`~dplpaper.experiments.case1_diagnostics.truth_scores`."""
+    from dplpaper.experiments.soil_moisture import METHOD_LABELS
+
+    out = []
+    for test, g in scores.groupby("test", sort=False):
+        x = g[g["method"] == a].set_index("site")
+        y = g[g["method"] == b].set_index("site").reindex(x.index)
+        r = compare_paired(-x["rmse_truth"].values, -y["rmse_truth"].values, mode, margin=THRESHOLDS["margin_case1"])
+        obs = (f"; against the noisy observations {x['rmse_obs'].median():.4f} vs {y['rmse_obs'].median():.4f} "
+               f"(noise floor {x['noise_floor'].median():.4f})")
+        out.append(Claim("Case 1", f"twin, error against the noise-free truth ({test} test): {METHOD_LABELS[a]} "
+                                   f"below {METHOD_LABELS[b]}, in the VIC-style model", "n/a (twin only)",
+                         _paired_text(r, 4, negate=True) + obs, r.verdict, "twin", mode, notebook,
+                         f"RMSE in m3/m3 over the test year, every day of the truth; {r.reason}",
+                         key=f"twin_truth_rmse_{a}_vs_{b}_{test}"))
+    return out
+
+
+def identifiability_claims(table: pd.DataFrame, variant: str, mode: str, method: str = "gz",
+                           notebook: str = "14_case1_real") -> list[Claim]:
+    """Which parameters surface soil moisture identifies (``snr`` of at least :data:`SNR_IDENTIFIABLE` at
+    most cells) and whether the parameters piled at the bounds (``at_bounds_<method>``) are those it does
+    not. ``table``: :func:`~dplpaper.experiments.case1_diagnostics.identifiability_table`. Findings, not
+    claims of the paper (verdict "n/a")."""
+    ok = table["share_identifiable"] >= 0.5
+    ident, not_ident = list(table.index[ok]), list(table.index[~ok])
+    col = f"at_bounds_{method}"
+    bounds = table[col]
+    text = (f"identifiable: {', '.join(ident) or 'none'}; not: {', '.join(not_ident) or 'none'} (median SNR "
+            + ", ".join(f"{p} {v:.2g}" for p, v in table["snr"].items()) + ")")
+    piled = (f"{method} at the bounds: identifiable {bounds[ok].mean():.0%} of cells, not identifiable "
+             f"{bounds[~ok].mean():.0%}" if ident and not_ident else f"{method} at the bounds: {bounds.mean():.0%}")
+    per = [f"{m} " + ", ".join(f"{p} {v:.0%}" for p, v in table[f"at_bounds_{m}"].items())
+           for m in [method] + [c[len("at_bounds_"):] for c in table.columns if c.startswith("at_bounds_")
+                                and c != col]]
+    piled += " (" + "; ".join(per) + ")"
+    return [Claim("Case 1", "which parameters surface soil moisture can identify (a 0.2 move of one parameter "
+                            f"against the noise, SNR >= {SNR_IDENTIFIABLE:g} at most training cells)",
+                  "n/a (not in paper)", text, "n/a", variant, mode, notebook,
+                  "twin: at the true parameters with its noise; real: at SCE-UA's parameters with each cell's "
+                  "residual RMSE as the noise", key=f"{variant}_identifiable_parameters"),
+            Claim("Case 1", "parameters piled at the bounds of their range: the ones the data do not identify?",
+                  "n/a (not in paper)", piled, "n/a", variant, mode, notebook,
+                  "within 0.02 of 0 or 1 in the unit cube; a parameter the loss does not feel stays wherever "
+                  "initialization and the other outputs' gradients push it", key=f"{variant}_bounds_explained")]
 
 # ============================================================================ archived full runs
 def case1_archive(variant: str = "real") -> dict | None:

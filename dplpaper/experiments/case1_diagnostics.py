@@ -10,6 +10,14 @@ optimization's or the model structure's.
 :func:`budget_sweep` asks whether the gap is the optimizer's budget: dPL gZ at several learning rates
 and epoch budgets, SCE-UA at several evaluation budgets, on the same cells, each scored through the
 surrogate and in the VIC-style model, with its epochs and wall time.
+
+:func:`identifiability` asks which parameters surface soil moisture can pin down at all: it moves each
+parameter a little and measures the change of the VIC-style model's top-layer soil moisture against
+the observation noise (:func:`identifiability_table` adds each method's share of cells at the bounds,
+so parameters piled there can be told apart from parameters the data never constrained).
+:func:`truth_scores` makes the twin discriminating: each method's parameters scored against the twin's
+noise-free truth, whose floor is 0, instead of against noisy observations that put every method near
+the noise floor.
 """
 from __future__ import annotations
 
@@ -21,7 +29,8 @@ import pandas as pd
 from dplpaper.experiments import soil_moisture as sm
 from dplpaper.experiments.case1_run import score_cells, share_at_bounds
 
-__all__ = ["legacy_check", "budget_sweep", "archived_sweep", "truth_scores", "identifiability"]
+__all__ = ["legacy_check", "budget_sweep", "archived_sweep", "truth_scores", "identifiability", "residual_noise",
+           "bounds_by_parameter", "identifiability_table"]
 
 
 def legacy_check(cfg: sm.Case1Config, data: sm.Case1Data, surrogate, runs: dict, density: str,
@@ -93,7 +102,8 @@ def truth_scores(data: sm.Case1Data, runs: dict, train_idx) -> pd.DataFrame:
 
     ``runs``: method -> :class:`~soil_moisture.MethodRun`; ``train_idx``: the training cells (each
     method is scored there, ``test="temporal"``, and at their untrained lattice neighbours,
-    ``"spatial"``). One row per method, test and cell: ``rmse_truth``, ``rmse_obs`` (m3/m3) and
+    ``"spatial"``, with :meth:`~soil_moisture.MethodRun.params_at`: SCE-UA takes the nearest calibrated
+    cell's parameters). One row per method, test and cell: ``rmse_truth``, ``rmse_obs`` (m3/m3) and
     ``noise_floor``, the RMSE of the observations against the truth (what even the true parameters
     score against the observations). Against the observations every method sits near the floor;
     against the truth the floor is 0, which is what lets the twin tell the methods apart."""
@@ -106,7 +116,7 @@ def truth_scores(data: sm.Case1Data, runs: dict, train_idx) -> pd.DataFrame:
         truth, obs = data.sm_true[sl][:, idx], data.obs[sl][:, idx]
         floor = np.sqrt(np.nanmean((obs - truth) ** 2, axis=0))
         for method, run in runs.items():
-            sim = sm.simulate_legacy(data, idx, run.params[idx], data.test_period)["soil_moisture"]
+            sim = sm.simulate_legacy(data, idx, run.params_at(idx, data), data.test_period)["soil_moisture"]
             rows.append(pd.DataFrame({"method": method, "test": test, "site": data.site[idx].astype(str),
                                       "rmse_truth": np.sqrt(np.mean((sim - truth) ** 2, axis=0)),
                                       "rmse_obs": np.sqrt(np.nanmean((sim - obs) ** 2, axis=0)),
@@ -152,3 +162,35 @@ def identifiability(data: sm.Case1Data, idx, noise_std, params: np.ndarray | Non
         rows[name] = {"sensitivity": float(np.median(sens)), "snr": float(np.median(snr)),
                       "share_identifiable": float(np.mean(snr >= snr_min))}
     return pd.DataFrame(rows).T.rename_axis("parameter")
+
+
+def residual_noise(data: sm.Case1Data, idx, params: np.ndarray) -> np.ndarray:
+    """Per cell ``[len(idx)]``: RMSE (m3/m3) of the VIC-style model with ``params [len(idx), 5]``
+    against the observations over the training period: the noise level a calibrated fit leaves, the
+    ``noise_std`` of :func:`identifiability` on real SMAP."""
+    idx = np.asarray(idx, dtype=int)
+    sim = sm.simulate_legacy(data, idx, params, data.train_period)["soil_moisture"]
+    obs = data.obs[sm.period_slice(data, data.train_period)][:, idx]
+    return np.sqrt(np.nanmean((sim - obs) ** 2, axis=0))
+
+
+def bounds_by_parameter(params: np.ndarray, bound: float = 0.02) -> pd.Series:
+    """Share of cells whose unit-cube value of each parameter lies within ``bound`` of 0 or 1."""
+    p = np.asarray(params, dtype=np.float64)
+    return pd.Series(((p <= bound) | (p >= 1 - bound)).mean(axis=0), index=list(sm.PARAM_NAMES))
+
+
+def identifiability_table(cfg: sm.Case1Config, data: sm.Case1Data, runs: dict, density: str) -> pd.DataFrame:
+    """:func:`identifiability` at ``density``'s training cells, with each method's share of cells at the
+    bounds per parameter (``at_bounds_<method>``; ``runs``: method -> run at ``density``). The twin is
+    probed at its true parameters with its observation noise; real SMAP at SCE-UA's calibrated
+    parameters (``runs["sceua"]``) with the residual RMSE each cell's fit leaves as its noise."""
+    idx = sm.training_cells(data, density, cfg, "sceua")
+    if data.params_true is not None:
+        table = identifiability(data, idx, cfg.twin_noise)
+    else:
+        p = runs["sceua"].params_at(idx, data)
+        table = identifiability(data, idx, residual_noise(data, idx, p), params=p)
+    for method, run in runs.items():
+        table[f"at_bounds_{method}"] = bounds_by_parameter(run.params_at(idx, data))
+    return table

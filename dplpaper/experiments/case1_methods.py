@@ -286,7 +286,7 @@ def run_sceua(data: Case1Data, surrogate: LSTMSurrogate, train_idx, cfg: Case1Co
     the initial population and every shuffling loop the median test-period RMSE of the current
     best parameters is recorded (its time is not counted in ``wall_time_s``).
     """
-    from dplpaper.calibrate.sceua import sceua
+    from dplpaper.calibrate.sceua import pairwise_objective, sceua
 
     train_idx = np.asarray(train_idx, dtype=int)
     dev = cfg.torch_device()
@@ -298,12 +298,10 @@ def run_sceua(data: Case1Data, surrogate: LSTMSurrogate, train_idx, cfg: Case1Co
     spin = data.spinup_days
     n = len(train_idx)
 
-    def objective(params_unit: np.ndarray) -> np.ndarray:
-        S, C, _ = params_unit.shape
-        rep = np.repeat(np.arange(S), C)
-        p = torch.as_tensor(params_unit.reshape(S * C, -1), dtype=torch.float32)
+    def cost(rep: np.ndarray, params_unit: np.ndarray) -> np.ndarray:   # (cell, candidate) pairs
+        p = torch.as_tensor(params_unit, dtype=torch.float32)
         sim = surrogate_chunks(pbm, f_tr[:, rep], p, spin, cfg.sur_chunk, dev)["soil_moisture"]
-        return _cells_rmse(sim.double(), y_tr[spin:, rep].double()).numpy().reshape(S, C)
+        return _cells_rmse(sim.double(), y_tr[spin:, rep].double()).numpy()
 
     cb_time = [0.0]
     cb_log = []
@@ -317,7 +315,7 @@ def run_sceua(data: Case1Data, surrogate: LSTMSurrogate, train_idx, cfg: Case1Co
         cb_time[0] += time.perf_counter() - t
         return val
 
-    res = sceua(objective, len(PARAM_NAMES), n, n_complexes=cfg.sce_complexes,
+    res = sceua(pairwise_objective(cost), len(PARAM_NAMES), n, n_complexes=cfg.sce_complexes,
                 max_evals=int(max_evals or cfg.sce_max_evals), seed=int(seed), progress=progress, callback=callback)
     wall = res.wall_time_history.max(axis=1) - np.asarray(cb_log[:res.wall_time_history.shape[0]])
     hist = pd.DataFrame({"epoch": res.epoch_history.mean(axis=1), "wall_time_s": wall,

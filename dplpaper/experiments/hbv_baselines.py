@@ -26,7 +26,7 @@ from dplpaper.models.hbv import HBV
 from dplpaper.nets import Normalizer
 
 __all__ = ["BaselineRun", "CandidateRunner", "hbv_unit_table", "hbv_numpy", "baseline_cost", "run_regionalization",
-           "run_sceua_hbv"]
+           "sceua_hbv_search", "run_sceua_hbv"]
 
 
 def hbv_unit_table(routing: bool = True):
@@ -241,31 +241,40 @@ def run_regionalization(ds: xr.Dataset, attrs: xr.Dataset, train_basins: Sequenc
                        wall_time_s=time.perf_counter() - t0)
 
 
-def run_sceua_hbv(ds: xr.Dataset, basins: Sequence[str], train_period: tuple[str, str], test_period: tuple[str, str],
-                  max_evals: int = 10000, n_complexes: int = 7, objective: str = "nse", seed: int = 0,
-                  warmup_days: int = 365, routing: bool = True, chunk: int = 8, max_batch: int = 64,
-                  progress: bool = False) -> BaselineRun:
-    """Per-basin SCE-UA calibration of HBV (one component) on ``train_period``, all basins in
-    lockstep (:func:`dplpaper.calibrate.sceua.sceua`); evaluated on ``test_period``. The
-    objective runs ``chunk`` candidates of every basin per model call (memory: the training
-    forcing tiled ``chunk`` times)."""
-    t0 = time.perf_counter()
+def sceua_hbv_search(ds: xr.Dataset, basins: Sequence[str], train_period: tuple[str, str], max_evals: int,
+                     n_complexes: int = 7, objective: str = "nse", seed: int = 0, warmup_days: int = 365,
+                     routing: bool = True, chunk: int = 8, max_batch: int = 64, keep_param_history: bool = False,
+                     x0: np.ndarray | None = None, progress: bool = False):
+    """The per-basin SCE-UA search of HBV (one component) on ``train_period``, all basins in lockstep
+    (:func:`dplpaper.calibrate.sceua.sceua`): the one search behind :func:`run_sceua_hbv` and the
+    learning curve of :func:`dplpaper.experiments.methods.sceua_curve`. The objective runs ``chunk``
+    candidates of every basin per model call through :class:`CandidateRunner` (memory: the training
+    forcing tiled ``chunk`` times); NaN costs count as infinite. Returns the ``SCEUAResult``."""
     basins = [str(b) for b in basins]
-    table = hbv_unit_table(routing)
-    n_par = len(table)
     start, end = time_slice(ds, train_period, warmup_days)
     sub = ds.sel(site=basins, time=slice(start, end))
-    f_tr = forcing_array(sub)
-    obs_tr = sub["streamflow"].transpose("time", "site").values[warmup_days:]
-
-    runner = CandidateRunner(f_tr, obs_tr, warmup_days, objective, routing, chunk)
+    runner = CandidateRunner(forcing_array(sub), sub["streamflow"].transpose("time", "site").values[warmup_days:],
+                             warmup_days, objective, routing, chunk)
 
     def objective_fn(u: np.ndarray) -> np.ndarray:  # [S, K, n] -> [S, K]
         c = runner.costs(np.ascontiguousarray(u.transpose(1, 0, 2))).T
         return np.where(np.isnan(c), np.inf, c)
 
-    res = sceua(objective_fn, n_par, n_sites=len(basins), n_complexes=n_complexes, max_evals=max_evals,
-                seed=seed, progress=progress, max_batch=max_batch, keep_param_history=False)
+    return sceua(objective_fn, len(hbv_unit_table(routing)), n_sites=len(basins), n_complexes=n_complexes,
+                 max_evals=max_evals, seed=seed, progress=progress, max_batch=max_batch,
+                 keep_param_history=keep_param_history, x0=x0)
+
+
+def run_sceua_hbv(ds: xr.Dataset, basins: Sequence[str], train_period: tuple[str, str], test_period: tuple[str, str],
+                  max_evals: int = 10000, n_complexes: int = 7, objective: str = "nse", seed: int = 0,
+                  warmup_days: int = 365, routing: bool = True, chunk: int = 8, max_batch: int = 64,
+                  progress: bool = False) -> BaselineRun:
+    """Per-basin SCE-UA calibration of HBV (one component) on ``train_period``
+    (:func:`sceua_hbv_search`); evaluated on ``test_period``."""
+    t0 = time.perf_counter()
+    basins = [str(b) for b in basins]
+    res = sceua_hbv_search(ds, basins, train_period, max_evals, n_complexes, objective, seed, warmup_days, routing,
+                           chunk, max_batch, progress=progress)
     s2, e2 = time_slice(ds, test_period, warmup_days)
     te = ds.sel(site=basins, time=slice(s2, e2))
     f_te = forcing_array(te)

@@ -60,12 +60,11 @@ import xarray as xr
 
 from dplpaper import metrics
 from dplpaper.calibrate.regionalization import BECK_ATTRIBUTES_CAMELS, TransferFunctions
-from dplpaper.calibrate.sceua import sceua
 from dplpaper.data import TEST_PERIOD, TRAIN_PERIOD
 from dplpaper.experiments import streamflow as sf
 from dplpaper.data.streamflow import period_index, sim_array, time_slice
 from dplpaper.experiments.configs import DPLSettings
-from dplpaper.experiments.hbv_baselines import CandidateRunner, hbv_unit_table
+from dplpaper.experiments.hbv_baselines import CandidateRunner, hbv_unit_table, sceua_hbv_search
 from dplpaper.experiments.streamflow_dpl import DPLRun
 from dplpaper.models.hbv import HBV
 from dplpaper.nets import GZ, DPLModel, Normalizer
@@ -300,9 +299,9 @@ def sceua_curve(ds: xr.Dataset, basins: Sequence[str], train_period: tuple[str, 
                 max_evals: int = 5000, n_complexes: int = 7, objective: str = "nse", seed: int = 0,
                 warmup_days: int = 365, routing: bool = True, start_at_mid: bool = True, chunk: int = 8,
                 max_batch: int = 64, method: str = METHOD_LABELS["sceua"]) -> tuple[pd.DataFrame, object]:
-    """Per-basin SCE-UA calibration of HBV (one component), all basins in lockstep, as in
-    :func:`dplpaper.experiments.streamflow.run_sceua_hbv` but keeping every loop's best points;
-    the test metric is then computed for each loop.
+    """Per-basin SCE-UA calibration of HBV (one component), all basins in lockstep: the search of
+    :func:`dplpaper.experiments.streamflow.run_sceua_hbv` (:func:`~dplpaper.experiments.hbv_baselines.sceua_hbv_search`),
+    keeping every loop's best points; the test metric is then computed for each loop.
 
     Returns (curve, SCEUAResult). Curve rows: an epoch-0 row (the mid-cube point, only when
     ``start_at_mid``), then one per shuffling loop (row for loop 0: after the initial population)
@@ -311,18 +310,8 @@ def sceua_curve(ds: xr.Dataset, basins: Sequence[str], train_period: tuple[str, 
     """
     basins = [str(b) for b in basins]
     n_par = len(hbv_unit_table(routing))
-    start, end = time_slice(ds, train_period, warmup_days)
-    sub = ds.sel(site=basins, time=slice(start, end))
-    runner = CandidateRunner(sf.forcing_array(sub), sub["streamflow"].transpose("time", "site").values[warmup_days:],
-                              warmup_days, objective, routing, chunk)
-
-    def objective_fn(u: np.ndarray) -> np.ndarray:  # [S, K, n] -> [S, K]
-        c = runner.costs(np.ascontiguousarray(u.transpose(1, 0, 2))).T
-        return np.where(np.isnan(c), np.inf, c)
-
-    res = sceua(objective_fn, n_par, n_sites=len(basins), n_complexes=n_complexes, max_evals=max_evals, seed=seed,
-                progress=False, max_batch=max_batch, keep_param_history=True,
-                x0=np.full(n_par, 0.5) if start_at_mid else None)
+    res = sceua_hbv_search(ds, basins, train_period, max_evals, n_complexes, objective, seed, warmup_days, routing,
+                           chunk, max_batch, keep_param_history=True, x0=np.full(n_par, 0.5) if start_at_mid else None)
     test = _test_runner(ds, basins, test_period, warmup_days, routing, chunk)
     hist = res.param_history  # [L + 1, S, n]
     if start_at_mid:

@@ -342,8 +342,7 @@ def run_pub_folds(ds: xr.Dataset, attrs: xr.Dataset, folds: list[list[str]], con
     if write:
         store = store or RunStore("case3", config.mode, tag)
         store.write_table("pub_metrics", table)
-        key = pub_key(config, folds, seeds, methods, fold_indices)
-        store.path("pub_key", "json").write_text(json.dumps({"key": key}))
+        store.path("pub_key", "json").write_text(json.dumps({"key": pub_key(config, folds, seeds, methods, fold_indices)}))
     return table
 
 

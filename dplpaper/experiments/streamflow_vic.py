@@ -43,7 +43,7 @@ import torch
 import xarray as xr
 
 from dplpaper import metrics
-from dplpaper.calibrate.sceua import sceua
+from dplpaper.calibrate.sceua import pairwise_objective, sceua
 from dplpaper.data.streamflow import (assemble, fit_attribute_normalizer, forcing_array, period_index, sim_array,
                                       time_slice)
 from dplpaper.experiments.configs import VICSettings
@@ -277,14 +277,11 @@ def run_sceua_vic(ds: xr.Dataset, attrs: xr.Dataset, basins: Sequence[str], trai
     f_tr = forcing_array(sub)
     obs_tr = sub["streamflow"].transpose("time", "site").values[warmup_days:].astype(np.float64)
 
-    def objective(u: np.ndarray) -> np.ndarray:  # [S, K, 7] -> [S, K]
-        S, K, _ = u.shape
-        rep = np.repeat(np.arange(S), K)
-        q = legacy_streamflow(f_tr[:, rep], {k: v[rep] for k, v in tex.items()}, u.reshape(S * K, -1), warmup_days)
-        c = 1.0 - metrics.nse(q, obs_tr[:, rep])
-        return np.where(np.isnan(c), np.inf, c).reshape(S, K)
+    def cost(rep: np.ndarray, u: np.ndarray) -> np.ndarray:  # (basin, candidate) pairs -> 1 - NSE
+        q = legacy_streamflow(f_tr[:, rep], {k: v[rep] for k, v in tex.items()}, u, warmup_days)
+        return 1.0 - metrics.nse(q, obs_tr[:, rep])
 
-    res = sceua(objective, len(ROUTED_VIC_TABLE), n_sites=len(basins), n_complexes=n_complexes, max_evals=max_evals,
+    res = sceua(pairwise_objective(cost), len(ROUTED_VIC_TABLE), n_sites=len(basins), n_complexes=n_complexes, max_evals=max_evals,
                 seed=seed, progress=progress, max_batch=max_batch, keep_param_history=False)
     s2, e2 = time_slice(ds, test_period, warmup_days)
     te = ds.sel(site=basins, time=slice(s2, e2))
