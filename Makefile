@@ -12,6 +12,16 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # one thread per process (dplpaper/threads.py: measured on a busy machine); the cores are used by
 # running notebook groups (reproduce --jobs) and tests (pytest-xdist) side by side
 export OMP_NUM_THREADS ?= 1
+# One floating-point path on every x86-64 CPU with AVX2 (issue 12): the key results are committed
+# and checked on it, so another CPU rounds the same way instead of relying on tolerances alone.
+# PyTorch's own kernels at their baseline ISA; oneDNN (the LSTM) and MKL (matrix products) capped at
+# AVX2 (MKL's conditional numerical reproducibility); numpy's AVX-512 loops off; OpenBLAS (numpy,
+# scipy) on its Haswell kernels. Costs about 8 % on an LSTM step (benchmarks: not timed here).
+export ATEN_CPU_CAPABILITY ?= default
+export ONEDNN_MAX_CPU_ISA ?= AVX2
+export MKL_CBWR ?= AVX2
+export NPY_DISABLE_CPU_FEATURES ?= X86_V4 AVX512_ICL AVX512_SPR
+export OPENBLAS_CORETYPE ?= Haswell
 JOBS ?= 2
 
 .PHONY: help venv reproduce notebooks book test test-unit test-notebooks bench refresh-outputs clean
@@ -59,9 +69,10 @@ bench: venv
 # After a deliberate change of results: re-execute the notebooks (quick mode) with papermill, copy
 # the executed notebooks back over notebooks/ and rewrite the key results they check
 # (notebooks/key_results/*.json, written by dplpaper.keyresults when DPLPAPER_UPDATE_KEY_RESULTS=1).
-# Key results are committed from one thread at this machine's vector ISA; CI lowers PyTorch's CPU
-# capability (ATEN_CPU_CAPABILITY=default), so every CI run checks that they hold on another
-# floating-point path (tests/test_thread_independence.py covers one vs two threads).
+# Key results are committed from one thread on the pinned floating-point path above (the one CI
+# uses); `python -m dplpaper.keyresults audit DIR` compares a run on another path (another CPU, or
+# these variables unset) with them, shift against tolerance (tests/test_thread_independence.py
+# covers one vs two threads).
 refresh-outputs: venv
 	DPLPAPER_UPDATE_KEY_RESULTS=1 OMP_NUM_THREADS=1 $(PY) -m dplpaper.reproduce --mode quick --no-book --refresh-outputs --jobs $(JOBS)
 

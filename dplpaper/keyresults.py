@@ -35,7 +35,8 @@ from pathlib import Path
 
 from dplpaper.results import ROOT, results_dir
 
-__all__ = ["EXPECTED_DIR", "CHECK_ENV", "UPDATE_ENV", "KeyResultMismatch", "KeyResultWarning", "KeyResults", "compare"]
+__all__ = ["EXPECTED_DIR", "CHECK_ENV", "UPDATE_ENV", "AuditRow", "KeyResultMismatch", "KeyResultWarning", "KeyResults",
+           "SPREAD_FACTOR", "SPREAD_FILE", "audit", "compare", "read_spread", "record_spread", "widen_to_spread"]
 
 #: committed expected key results, one JSON file per notebook
 EXPECTED_DIR = ROOT / "notebooks" / "key_results"
@@ -101,6 +102,70 @@ def compare(name: str, value, expected: dict) -> str | None:
     return f"{name}: got {v:.6g}, expected {e:.6g} +/- {t:g} (off by {abs(v - e):.3g})"
 
 
+#: the measured floating-point spread of key results (``python -m dplpaper.keyresults audit --record``):
+#: ``{notebook: {name: {"shift": float, "seen": str}}}``, beside the committed key results
+SPREAD_FILE = "fp_spread.json"
+#: a refresh writes ``tol = max(declared tol, SPREAD_FACTOR * measured shift)``
+SPREAD_FACTOR = 3.0
+
+
+def read_spread(folder: Path | None = None) -> dict:
+    """The recorded floating-point spreads (``{}`` when none)."""
+    path = (Path(folder) if folder is not None else EXPECTED_DIR) / SPREAD_FILE
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected {{notebook: {{name: {{shift, seen}}}}}}")
+    return data
+
+
+def _round_up(x: float) -> float:
+    """``x`` rounded up to two significant digits (0.4941 -> 0.5, 0.04407 -> 0.045)."""
+    q = 10.0 ** (math.floor(math.log10(x)) - 1)
+    return float(f"{math.ceil(x / q - 1e-9) * q:.2g}")
+
+
+def widen_to_spread(payload: dict, spread: dict) -> dict:
+    """``payload`` with each number's tolerance raised to ``SPREAD_FACTOR`` times its measured shift
+    between floating-point paths (``spread``: ``{name: {"shift", "seen"}}``); the why says so."""
+    out = {}
+    for name, entry in payload.items():
+        entry = dict(entry)
+        rec = spread.get(name)
+        if rec is not None and entry.get("tol") is not None and math.isfinite(float(rec["shift"])):
+            floor = SPREAD_FACTOR * float(rec["shift"])
+            if floor > entry["tol"]:
+                tol = _round_up(floor)
+                note = (f"tol {tol:g} = {SPREAD_FACTOR:g} x the shift {float(rec['shift']):.3g} measured between "
+                        f"floating-point paths ({rec.get('seen', '?')}; {SPREAD_FILE}); declared {entry['tol']:g}")
+                entry["why"] = f"{entry['why']} [{note}]" if entry.get("why") else f"[{note}]"
+                entry["tol"] = tol
+        out[name] = entry
+    return out
+
+
+def record_spread(rows, seen: str, folder: Path | None = None) -> dict:
+    """Add the finite non-zero shifts of audit ``rows`` to the spread file (keeping the largest per
+    key) and return its content. Flips (NaN vs a number, another string) are not spreads: such a
+    key needs another formulation, not a tolerance. Keys declared exact (``tol == 0``: counts, settings)
+    are left out too: a change there is a change of code or data, not of rounding."""
+    folder = Path(folder) if folder is not None else EXPECTED_DIR
+    data = read_spread(folder)
+    for r in rows:
+        if not r.tol or not math.isfinite(r.shift) or r.shift == 0:
+            continue
+        old = data.setdefault(r.notebook, {}).get(r.name)
+        if old is None or float(old["shift"]) < r.shift:
+            data[r.notebook][r.name] = {"shift": float(f"{r.shift:.4g}"), "seen": seen}
+    data = {nb: dict(sorted(v.items())) for nb, v in sorted(data.items())}
+    (folder / SPREAD_FILE).write_text(json.dumps(data, indent=1) + "\n")
+    return data
+
+
 class KeyResults:
     """The key results of one notebook (see the module docstring).
 
@@ -162,6 +227,7 @@ class KeyResults:
             return payload
         if os.environ.get(UPDATE_ENV, "") not in ("", "0"):
             self.folder.mkdir(parents=True, exist_ok=True)
+            payload = widen_to_spread(payload, read_spread(self.folder).get(self.notebook, {}))
             self.path.write_text(json.dumps(payload, indent=1, sort_keys=False) + "\n")
             return payload
         if not self.path.exists():
@@ -190,3 +256,92 @@ class KeyResults:
                 return payload
             raise KeyResultMismatch(msg)
         return payload
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One key result of a run on another floating-point path against its committed value."""
+    notebook: str
+    name: str
+    value: object
+    expected: object
+    tol: float | None
+    shift: float  # |value - expected|; 0/inf for exact kinds (match/no match); NaN-vs-number: inf
+    ratio: float  # shift / tol (inf where tol is 0 and shift > 0)
+
+
+def _shift(value, exp: dict) -> float:
+    """|value - expected| for two finite numbers; else 0 (match) or inf (no match)."""
+    ev = exp.get("value")
+    numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (value, ev))
+    if numeric and math.isfinite(float(value)) and math.isfinite(float(ev)):
+        return abs(float(value) - float(ev))
+    return 0.0 if compare("x", value, exp) is None else math.inf
+
+
+def audit(run_dir: Path, mode: str = "quick", folder: Path | None = None) -> list[AuditRow]:
+    """Key results written by a run (``<run_dir>/<notebook>.<mode>.json``, e.g. a results folder's
+    ``key_results/`` after a run on another CPU or floating-point path) against the committed ones,
+    largest ``shift / tol`` first. A ratio near or above 1 marks a tolerance that another path can
+    break: widen it (with its why) or check a steadier quantity. Keys missing on either side are
+    left out (``check`` reports them)."""
+    folder = Path(folder) if folder is not None else EXPECTED_DIR
+    rows = []
+    for path in sorted(Path(run_dir).glob(f"*.{mode}.json")):
+        notebook = path.name[: -len(f".{mode}.json")]
+        committed = folder / f"{notebook}.json"
+        if not committed.exists():
+            continue
+        got, expected = json.loads(path.read_text()), json.loads(committed.read_text())
+        for name, exp in expected.items():
+            if name not in got:
+                continue
+            value, tol = got[name]["value"], exp.get("tol")
+            shift = _shift(value, exp)
+            if shift == 0:
+                ratio = 0.0
+            elif tol:
+                ratio = shift / float(tol)
+            else:
+                ratio = math.inf
+            rows.append(AuditRow(notebook, name, value, exp.get("value"), tol, shift, ratio))
+    return sorted(rows, key=lambda r: (-r.ratio, r.notebook, r.name))
+
+
+def _main(argv=None) -> int:
+    import argparse
+    p = argparse.ArgumentParser(prog="python -m dplpaper.keyresults",
+                                description="audit: key results of a run against the committed ones")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("audit", help="shift / tolerance of every key result, largest first")
+    a.add_argument("run_dir", type=Path, help="folder with <notebook>.quick.json (a results folder's key_results/)")
+    a.add_argument("--show", type=float, default=0.25, help="list keys with shift/tol at least this (default 0.25)")
+    a.add_argument("--record", metavar="SEEN", help=f"add the shifts to {SPREAD_FILE} (SEEN: which paths, when); "
+                   f"the next refresh raises each tolerance to {SPREAD_FACTOR:g} x its largest shift")
+    w = sub.add_parser("widen", help=f"raise the committed tolerances to {SPREAD_FACTOR:g} x the shifts in {SPREAD_FILE} "
+                       "(what the next refresh would write)")
+    w.add_argument("--folder", type=Path, default=None, help="committed key results (default notebooks/key_results)")
+    args = p.parse_args(argv)
+    if args.cmd == "widen":
+        folder = args.folder or EXPECTED_DIR
+        for nb, spread in read_spread(folder).items():
+            path = folder / f"{nb}.json"
+            if path.exists():
+                path.write_text(json.dumps(widen_to_spread(json.loads(path.read_text()), spread), indent=1) + "\n")
+        return 0
+    rows = audit(args.run_dir, folder=EXPECTED_DIR)
+    if args.record:
+        record_spread(rows, args.record, folder=EXPECTED_DIR)
+    worst = 0.0
+    for r in rows:
+        worst = max(worst, r.ratio)
+        if r.ratio >= args.show:
+            tol = "exact" if r.tol is None else f"{r.tol:g}"
+            print(f"{r.ratio:7.2f}  {r.notebook}  {r.name}: {r.value!r} vs {r.expected!r} (tol {tol})")
+    over = sum(r.ratio > 1 for r in rows)
+    print(f"{len(rows)} key results compared; {over} outside their tolerance; largest shift/tol {worst:.2f}")
+    return 1 if over else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

@@ -245,3 +245,56 @@ def test_table_is_printed(folder, capsys):
     _kr(folder, nse=0.4213, verdict="yes").check()
     out = capsys.readouterr().out
     assert "nse" in out and "0.4213 +/- 0.05" in out and "verdict" in out and "yes" in out
+
+
+def test_audit_ranks_shift_against_tolerance(folder, tmp_path, capsys, monkeypatch):
+    from dplpaper.keyresults import _main, audit
+    _write(folder, "nb", {"nse": {"value": 0.42, "tol": 0.05}, "kge": {"value": 0.30, "tol": 0.1},
+                          "verdict": {"value": "yes", "tol": None}, "gap": {"value": float("nan"), "tol": 0.1},
+                          "gone": {"value": 1.0, "tol": 0.1}})
+    run = tmp_path / "run"
+    _write(run, "nb.quick", {"nse": {"value": 0.49}, "kge": {"value": 0.31}, "verdict": {"value": "partly"},
+                             "gap": {"value": float("nan")}})
+    rows = audit(run, folder=folder)
+    by = {r.name: r for r in rows}
+    assert set(by) == {"nse", "kge", "verdict", "gap"}            # a key the run lacks is left to check()
+    assert by["verdict"].ratio == float("inf") and by["gap"].ratio == 0.0
+    assert by["nse"].shift == pytest.approx(0.07) and by["nse"].ratio == pytest.approx(1.4)
+    assert by["kge"].ratio == pytest.approx(0.1)
+    assert [r.name for r in rows][:2] == ["verdict", "nse"]          # largest first
+    monkeypatch.setattr("dplpaper.keyresults.EXPECTED_DIR", folder)
+    assert _main(["audit", str(run)]) == 1                          # two keys outside their tolerance
+    out = capsys.readouterr().out
+    assert "1.40  nb  nse" in out and "2 outside their tolerance" in out and "kge" not in out
+
+
+def test_recorded_spread_widens_the_tolerance_at_refresh(folder, tmp_path, monkeypatch):
+    """A measured shift between floating-point paths survives refreshes: the refresh writes
+    tol = max(declared, 3 x shift) with the reason, and the check then holds a value that far off."""
+    from dplpaper.keyresults import SPREAD_FILE, audit, read_spread, record_spread
+    _write(folder, "nb", {"nse": {"value": 0.42, "tol": 0.05}, "kge": {"value": 0.30, "tol": 0.05},
+                          "flag": {"value": "yes", "tol": None}})
+    run = tmp_path / "run"
+    _write(run, "nb.quick", {"nse": {"value": 0.49}, "kge": {"value": 0.30}, "flag": {"value": "no"}})
+    data = record_spread(audit(run, folder=folder), "test paths", folder=folder)
+    assert data == {"nb": {"nse": {"shift": 0.07, "seen": "test paths"}}}     # no zero shift, no flip
+    record_spread(audit(run, folder=folder), "again", folder=folder)           # same shift: first record kept
+    assert read_spread(folder)["nb"]["nse"]["seen"] == "test paths"
+    monkeypatch.setenv(UPDATE_ENV, "1")
+    _kr(folder, nse=0.42, kge=0.30, flag="yes").check()
+    written = json.loads((folder / "nb.json").read_text())
+    assert written["nse"]["tol"] == pytest.approx(0.21) and "0.07 measured" in written["nse"]["why"]
+    assert written["kge"]["tol"] == 0.05 and written["kge"]["why"] == "test"
+    monkeypatch.delenv(UPDATE_ENV)
+    _kr(folder, nse=0.62, kge=0.30, flag="yes").check()                        # 0.20 off: inside 0.21
+    with pytest.raises(KeyResultMismatch, match="nse"):
+        _kr(folder, nse=0.64, kge=0.30, flag="yes").check()
+    from dplpaper.keyresults import _main                                      # widen: what a refresh writes
+    (folder / "nb.json").write_text(json.dumps({"nse": {"value": 0.42, "tol": 0.05, "why": "w"}}))
+    assert _main(["widen", "--folder", str(folder)]) == 0
+    assert json.loads((folder / "nb.json").read_text())["nse"]["tol"] == pytest.approx(0.21)
+    _main(["widen", "--folder", str(folder)])                                  # idempotent
+    assert json.loads((folder / "nb.json").read_text())["nse"]["why"].count("measured") == 1
+    (folder / SPREAD_FILE).write_text("[1]")
+    with pytest.raises(ValueError, match=SPREAD_FILE):
+        read_spread(folder)
