@@ -138,8 +138,8 @@ def widen_to_spread(payload: dict, spread: dict) -> dict:
         rec = spread.get(name)
         if rec is not None and entry.get("tol") is not None and math.isfinite(float(rec["shift"])):
             floor = SPREAD_FACTOR * float(rec["shift"])
-            if floor > entry["tol"]:
-                tol = _round_up(floor)
+            tol = _round_up(floor)
+            if tol > entry["tol"]:
                 note = (f"tol {tol:g} = {SPREAD_FACTOR:g} x the shift {float(rec['shift']):.3g} measured between "
                         f"floating-point paths ({rec.get('seen', '?')}; {SPREAD_FILE}); declared {entry['tol']:g}")
                 entry["why"] = f"{entry['why']} [{note}]" if entry.get("why") else f"[{note}]"
