@@ -18,10 +18,12 @@ export OMP_NUM_THREADS ?= 1
 # AVX2 (MKL's conditional numerical reproducibility); numpy's AVX-512 loops off; OpenBLAS (numpy,
 # scipy) on its Haswell kernels. Costs about 8 % on an LSTM step (benchmarks: not timed here).
 export ATEN_CPU_CAPABILITY ?= default
+ifeq ($(shell uname -m),x86_64)
 export ONEDNN_MAX_CPU_ISA ?= AVX2
 export MKL_CBWR ?= AVX2
 export NPY_DISABLE_CPU_FEATURES ?= X86_V4 AVX512_ICL AVX512_SPR
 export OPENBLAS_CORETYPE ?= Haswell
+endif
 JOBS ?= 2
 
 .PHONY: help venv reproduce notebooks book test test-unit test-notebooks bench refresh-outputs clean
@@ -73,8 +75,9 @@ bench: venv
 # uses); `python -m dplpaper.keyresults audit DIR` compares a run on another path (another CPU, or
 # these variables unset) with them, shift against tolerance (tests/test_thread_independence.py
 # covers one vs two threads).
+# ONLY="14 90": only the notebooks whose names contain one of these (the results page last)
 refresh-outputs: venv
-	DPLPAPER_UPDATE_KEY_RESULTS=1 OMP_NUM_THREADS=1 $(PY) -m dplpaper.reproduce --mode quick --no-book --refresh-outputs --jobs $(JOBS)
+	DPLPAPER_UPDATE_KEY_RESULTS=1 OMP_NUM_THREADS=1 $(PY) -m dplpaper.reproduce --mode quick --no-book --refresh-outputs --jobs $(JOBS) $(if $(ONLY),--only $(ONLY))
 
 clean:
 	rm -rf book/_build book/executed results .pytest_cache
