@@ -14,13 +14,14 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export OMP_NUM_THREADS ?= 1
 # One floating-point path on every x86-64 CPU with AVX2 (issue 12): the key results are committed
 # and checked on it, so another CPU rounds the same way instead of relying on tolerances alone.
-# PyTorch's own kernels at their baseline ISA; oneDNN (the LSTM) and MKL (matrix products) capped at
-# AVX2 (MKL's conditional numerical reproducibility); numpy's AVX-512 loops off; OpenBLAS (numpy,
-# scipy) on its Haswell kernels. Costs about 8 % on an LSTM step (benchmarks: not timed here).
+# PyTorch's own kernels at their baseline ISA; oneDNN (the LSTM) capped at AVX2; MKL (matrix
+# products) in its conditional-numerical-reproducibility mode COMPATIBLE, the one documented to
+# round alike on Intel and AMD (MKL_CBWR=AVX2 took another code path on this AMD EPYC: seen);
+# numpy's AVX-512 loops off; OpenBLAS (numpy, scipy) on its Haswell kernels.
 export ATEN_CPU_CAPABILITY ?= default
 ifeq ($(shell uname -m),x86_64)
 export ONEDNN_MAX_CPU_ISA ?= AVX2
-export MKL_CBWR ?= AVX2
+export MKL_CBWR ?= COMPATIBLE
 export NPY_DISABLE_CPU_FEATURES ?= X86_V4 AVX512_ICL AVX512_SPR
 export OPENBLAS_CORETYPE ?= Haswell
 endif
