@@ -36,7 +36,8 @@ from pathlib import Path
 from dplpaper.results import ROOT, results_dir
 
 __all__ = ["EXPECTED_DIR", "CHECK_ENV", "UPDATE_ENV", "AuditRow", "KeyResultMismatch", "KeyResultWarning", "KeyResults",
-           "SPREAD_FACTOR", "SPREAD_FILE", "audit", "compare", "read_spread", "record_spread", "widen_to_spread"]
+           "SPREAD_FACTOR", "SPREAD_FILE", "audit", "compare", "read_spread", "record_spread", "rows_from_log",
+           "widen_to_spread"]
 
 #: committed expected key results, one JSON file per notebook
 EXPECTED_DIR = ROOT / "notebooks" / "key_results"
@@ -308,6 +309,27 @@ def audit(run_dir: Path, mode: str = "quick", folder: Path | None = None) -> lis
     return sorted(rows, key=lambda r: (-r.ratio, r.notebook, r.name))
 
 
+_LOG_HEAD = re.compile(r"([0-9a-z_]+): \d+ key result\(s\) differ from")
+_LOG_ROW = re.compile(r"^\W*([a-z0-9_]+): got (\S+), expected (\S+) \+/- (\S+) \(off by")
+
+
+def rows_from_log(text: str) -> list[AuditRow]:
+    """The numeric mismatches a failed ``make test`` printed (:class:`KeyResultMismatch` messages, e.g. a
+    CI log), as audit rows: each ``name: got v, expected e +/- t`` under its notebook's header line."""
+    rows, notebook = [], None
+    for line in text.splitlines():
+        head = _LOG_HEAD.search(line)
+        if head:
+            notebook = head.group(1)
+            continue
+        m = _LOG_ROW.match(line)
+        if m and notebook:
+            name, v, e, t = m.group(1), float(m.group(2)), float(m.group(3)), float(m.group(4))
+            shift = abs(v - e)
+            rows.append(AuditRow(notebook, name, v, e, t, shift, shift / t if t else math.inf))
+    return rows
+
+
 def _main(argv=None) -> int:
     import argparse
     p = argparse.ArgumentParser(prog="python -m dplpaper.keyresults",
@@ -321,7 +343,15 @@ def _main(argv=None) -> int:
     w = sub.add_parser("widen", help=f"raise the committed tolerances to {SPREAD_FACTOR:g} x the shifts in {SPREAD_FILE} "
                        "(what the next refresh would write)")
     w.add_argument("--folder", type=Path, default=None, help="committed key results (default notebooks/key_results)")
+    r = sub.add_parser("record-log", help=f"add the shifts a failed test run printed (e.g. `issues ci`) to {SPREAD_FILE}")
+    r.add_argument("log", type=Path, help="text with KeyResultMismatch messages")
+    r.add_argument("--seen", required=True, help="where and when (kept beside each shift)")
     args = p.parse_args(argv)
+    if args.cmd == "record-log":
+        rows = rows_from_log(args.log.read_text(errors="replace"))
+        record_spread(rows, args.seen, folder=EXPECTED_DIR)
+        print(f"{len(rows)} shifts recorded from {args.log}; run `widen` (or a refresh) to apply them")
+        return 0
     if args.cmd == "widen":
         folder = args.folder or EXPECTED_DIR
         for nb, spread in read_spread(folder).items():

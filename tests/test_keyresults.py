@@ -298,3 +298,23 @@ def test_recorded_spread_widens_the_tolerance_at_refresh(folder, tmp_path, monke
     (folder / SPREAD_FILE).write_text("[1]")
     with pytest.raises(ValueError, match=SPREAD_FILE):
         read_spread(folder)
+
+
+def test_shifts_are_read_from_a_ci_log(folder, monkeypatch):
+    """What `issues ci` shows of a failed run (ANSI colour, a "> " prefix) becomes recorded spreads."""
+    from dplpaper.keyresults import _main, read_spread, rows_from_log
+    log = ("> \x1b[31mKeyResultMismatch\x1b[39m: 20_case2_temporal: 2 key result(s) differ from /x/20_case2_temporal.json:\n"
+           ">   dpl_vic_gz_surrogate_median_nse: got 0.558178, expected 0.506518 +/- 0.05 (off by 0.0517)\n"
+           ">   verdict_x: got 'no', expected 'yes' (exact)\n"
+           "> 13_case1_parameter_maps: 1 key result(s) differ from /x/13.json:\n"
+           ">   morans_i_infilt_sceua: got 0.131346, expected -0.0333592 +/- 0.15 (off by 0.165)\n")
+    rows = rows_from_log(log)
+    assert [(r.notebook, r.name) for r in rows] == [("20_case2_temporal", "dpl_vic_gz_surrogate_median_nse"),
+                                                    ("13_case1_parameter_maps", "morans_i_infilt_sceua")]
+    assert rows[1].shift == pytest.approx(0.1647052) and rows[0].ratio == pytest.approx(0.05166 / 0.05)
+    path = folder.parent / "ci.txt"
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(log)
+    monkeypatch.setattr("dplpaper.keyresults.EXPECTED_DIR", folder)
+    assert _main(["record-log", str(path), "--seen", "CI log"]) == 0
+    assert read_spread(folder)["13_case1_parameter_maps"]["morans_i_infilt_sceua"] == {"shift": 0.1647, "seen": "CI log"}
