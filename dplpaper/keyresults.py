@@ -137,7 +137,7 @@ def widen_to_spread(payload: dict, spread: dict) -> dict:
     for name, entry in payload.items():
         entry = dict(entry)
         rec = spread.get(name)
-        if rec is not None and entry.get("tol") is not None and math.isfinite(float(rec["shift"])):
+        if rec is not None and entry.get("tol") is not None and 0 < float(rec["shift"]) < math.inf:
             floor = SPREAD_FACTOR * float(rec["shift"])
             tol = _round_up(floor)
             if tol > entry["tol"]:
