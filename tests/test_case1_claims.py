@@ -203,3 +203,18 @@ def test_identifiability_claims_name_the_parameters_and_the_bounds():
     assert ident.ours.startswith("identifiable: EXPT; not: INFILT, Dsmax, Ds, Ws") and ident.replicated == "n/a"
     assert bounds.ours.startswith("gz at the bounds: identifiable 0% of cells, not identifiable 57% (gz INFILT 10%,")
     assert bounds.key == "real_bounds_explained"
+
+
+def test_full_claims_name_each_seeds_surrogate_when_archives_trained_their_own(tmp_path, monkeypatch):
+    monkeypatch.setenv("DPLPAPER_ARCHIVE", str(tmp_path))
+    _archive(tmp_path, seeds=(0,))
+    _archive(tmp_path, seeds=(1,), stem="real_full_seed1")
+    d = tmp_path / "case1"
+    for stem, seed, corr in (("real_full_s1", 0, 0.99759), ("real_full_seed1", 1, 0.99755)):
+        pd.DataFrame({"seed": [seed], "method": ["gz"], "surrogate_corr_sm": [corr],
+                      "surrogate_rmse_sm": [0.00407]}).to_csv(d / f"runs_{stem}.csv", index=False)
+    note = cc.case1_full_claims()[0].note
+    assert "surrogate per seed (held-out corr / RMSE): 0: 0.99759 / 0.00407, 1: 0.99755 / 0.00407" in note
+    pd.DataFrame({"seed": [1], "method": ["gz"], "surrogate_corr_sm": [0.99759],     # one surrogate: not named
+                  "surrogate_rmse_sm": [0.00407]}).to_csv(d / "runs_real_full_seed1.csv", index=False)
+    assert "surrogate per seed" not in cc.case1_full_claims()[0].note

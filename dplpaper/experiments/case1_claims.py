@@ -314,6 +314,12 @@ def case1_full_claims(variant: str = "real", notebook: str = "14_case1_real") ->
     note0 = (f"archived full run, {cells['site'].nunique()} real SMAP cells, seeds {seeds}, per cell the mean over "
              f"seeds; book/full_runs/case1" + (f" ({prov['wall_time_s'] / 60:.0f} min on {prov.get('cpu_count', '?')} "
                                                 f"CPU cores)" if "wall_time_s" in prov else ""))
+    runs = arc.get("runs")
+    if runs is not None and {"seed", "surrogate_corr_sm", "surrogate_rmse_sm"} <= set(runs.columns):
+        sur = runs.groupby("seed")[["surrogate_corr_sm", "surrogate_rmse_sm"]].first()
+        if len(sur.drop_duplicates()) > 1:   # archives trained apart: each seed has its own surrogate
+            note0 += "; surrogate per seed (held-out corr / RMSE): " + ", ".join(
+                f"{int(k)}: {r.surrogate_corr_sm:.5f} / {r.surrogate_rmse_sm:.5f}" for k, r in sur.iterrows())
     margin = THRESHOLDS["noninferior_sm"]
     out = []
     densities = [d for d in ("s16", "s8", "s4") if d in set(cells["density"])]
