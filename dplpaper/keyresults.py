@@ -268,7 +268,13 @@ class AuditRow:
     expected: object
     tol: float | None
     shift: float  # |value - expected|; 0/inf for exact kinds (match/no match); NaN-vs-number: inf
-    ratio: float  # shift / tol (inf where tol is 0 and shift > 0)
+
+    @property
+    def ratio(self) -> float:
+        """``shift / tol``: 0 for no shift, inf where the tolerance is 0 or none and the value moved."""
+        if self.shift == 0:
+            return 0.0
+        return self.shift / float(self.tol) if self.tol else math.inf
 
 
 def _shift(value, exp: dict) -> float:
@@ -297,15 +303,8 @@ def audit(run_dir: Path, mode: str = "quick", folder: Path | None = None) -> lis
         for name, exp in expected.items():
             if name not in got:
                 continue
-            value, tol = got[name]["value"], exp.get("tol")
-            shift = _shift(value, exp)
-            if shift == 0:
-                ratio = 0.0
-            elif tol:
-                ratio = shift / float(tol)
-            else:
-                ratio = math.inf
-            rows.append(AuditRow(notebook, name, value, exp.get("value"), tol, shift, ratio))
+            value = got[name]["value"]
+            rows.append(AuditRow(notebook, name, value, exp.get("value"), exp.get("tol"), _shift(value, exp)))
     return sorted(rows, key=lambda r: (-r.ratio, r.notebook, r.name))
 
 
@@ -325,8 +324,7 @@ def rows_from_log(text: str) -> list[AuditRow]:
         m = _LOG_ROW.match(line)
         if m and notebook:
             name, v, e, t = m.group(1), float(m.group(2)), float(m.group(3)), float(m.group(4))
-            shift = abs(v - e)
-            rows.append(AuditRow(notebook, name, v, e, t, shift, shift / t if t else math.inf))
+            rows.append(AuditRow(notebook, name, v, e, t, abs(v - e)))
     return rows
 
 
