@@ -24,11 +24,38 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+#: CPU flags that decide which vector code the libraries run (``/proc/cpuinfo``)
+VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "amx_tile")
+#: environment variables that pin a library's code path (set by the Makefile; see DEVELOPING.md)
+ISA_PINS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR", "NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE")
+
+
+def vector_isa() -> dict:
+    """The CPU's vector instruction sets and the paths the libraries take on it.
+
+    ``cpu_flags``: the :data:`VECTOR_FLAGS` the CPU reports; ``torch_capability``: the kernel set
+    PyTorch dispatches to (``DEFAULT`` under ``ATEN_CPU_CAPABILITY=default``); ``pins``: the
+    :data:`ISA_PINS` set in the environment. A benchmark from another ISA is not comparable."""
+    flags: set[str] = set()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    return {"cpu_flags": [f for f in VECTOR_FLAGS if f in flags],
+            "torch_capability": torch.backends.cpu.get_cpu_capability(),
+            "pins": {k: os.environ[k] for k in ISA_PINS if k in os.environ}}
+
+
 def machine_info() -> dict:
-    """CPU, cores, threads, library versions, date and the load average at the start."""
+    """CPU, its vector ISA (:func:`vector_isa`), cores, threads, library versions, date and the
+    load average at the start."""
     return {
         "date": _dt.datetime.now().isoformat(timespec="seconds"),
-        "cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "cpu": cpu_model(), "isa": vector_isa(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
         "platform": platform.platform(),
         "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,

@@ -63,3 +63,53 @@ def test_case1_profile_table_per_run():
     row = perf.case1_profile_table(cost).iloc[0]
     assert row["dPL gz forward us/run"] == pytest.approx(1000.0)
     assert row["dPL / SCE-UA per run"] == 8.0
+
+
+def _cost_row(variant, density, method, e, w, us, best):
+    return {"variant": variant, "density": density, "method": method, "threshold": 0.05, "epochs_to_threshold": e,
+            "wall_to_threshold_s": w, "us_per_site_run": us, "best_test_rmse": best}
+
+
+def test_case1_gaps_factor_wall_time_into_epochs_and_cost():
+    from benchmarks import bench_case1_cost as bc
+    rows = [_cost_row("twin", "s8", "gz", 2.0, 1.0, 1500.0, 0.02), _cost_row("twin", "s8", "sceua", 20.0, 2.5, 500.0, 0.02),
+            _cost_row("twin", "s4", "gz", 6.0, 3.0, 1500.0, 0.02), _cost_row("twin", "s4", "sceua", 12.0, 1.5, 500.0, 0.02),
+            _cost_row("real", "s16", "gz", None, None, 1500.0, 0.056), _cost_row("real", "s16", "sceua", None, None, 500.0, 0.055),
+            _cost_row("real", "s8", "gz", None, None, 1500.0, 0.052), _cost_row("real", "s8", "sceua", 77.0, 7.0, 500.0, 0.047)]
+    g = {(r["variant"], r["density"]): r for r in bc.gaps(rows)}
+    assert g[("twin", "s8")]["ahead"] == "dPL" and g[("twin", "s8")]["wall_ratio_sceua_over_dpl"] == pytest.approx(2.5)
+    assert g[("twin", "s8")]["epochs_ratio_sceua_over_dpl"] == pytest.approx(10.0)
+    assert g[("twin", "s8")]["break_even_epochs_ratio"] == pytest.approx(3.0)      # dPL costs 3x per run
+    assert g[("twin", "s4")]["ahead"] == "SCE-UA" and g[("twin", "s4")]["wall_ratio_sceua_over_dpl"] == pytest.approx(0.5)
+    assert g[("real", "s16")]["ahead"] is None and g[("real", "s16")]["wall_ratio_sceua_over_dpl"] is None
+    assert g[("real", "s8")]["ahead"] == "SCE-UA" and not g[("real", "s8")]["dpl_reached"]
+    curves = [{"variant": "twin", "density": "s8", "method": m, "epoch": [0.0, 22.0], "wall_time_s": [0.0, 1.0],
+               "test_rmse": [0.03, 0.024]} for m in ("gz", "sceua")]
+    gc = bc.gaps(rows, curves)
+    assert gc[0]["sceua_first_point"] == {"epoch": 0.0, "wall_time_s": 0.0, "test_rmse": 0.03}
+    assert gc[1]["sceua_first_point"] is None and gc[1]["dpl_ahead_down_to"] is None
+    t = perf.case1_gap_table({"gaps": gc})
+    assert list(t["SCE-UA initial population RMSE"][:2].fillna(-1)) == [0.03, -1]
+    assert list(t["ahead in wall time"]) == ["dPL", "SCE-UA", "neither reached", "SCE-UA"] and "dpl_reached" not in t
+
+
+def test_machine_info_records_the_vector_isa(monkeypatch):
+    from benchmarks import common
+    monkeypatch.setenv("MKL_CBWR", "COMPATIBLE")
+    isa = common.machine_info()["isa"]
+    assert isa["pins"]["MKL_CBWR"] == "COMPATIBLE" and set(isa["cpu_flags"]) <= set(common.VECTOR_FLAGS)
+    assert isinstance(isa["torch_capability"], str) and isa["torch_capability"]
+
+
+def test_case1_crossover_reads_the_learning_curves_on_a_time_axis():
+    from benchmarks import bench_case1_cost as bc
+    # dPL falls fast to 0.055 and stalls there; SCE-UA starts at 0.060 (its initial population, 2 s) and goes on to 0.047
+    dpl = {"wall_time_s": [0.0, 1.0, 2.0, 3.0], "test_rmse": [0.097, 0.070, 0.058, 0.055]}
+    sce = {"wall_time_s": [2.5, 5.0, 9.0], "test_rmse": [0.060, 0.050, 0.047]}
+    assert bc.first_wall(dpl, 0.058) == 2.0 and bc.first_wall(dpl, 0.05) is None
+    c = bc.crossover(dpl, sce)
+    assert c["verdicts"][0.07] == "dPL" and c["verdicts"][0.059] == "dPL" and c["verdicts"][0.055] == "dPL"
+    assert c["verdicts"][0.054] == "SCE-UA" and c["verdicts"][0.047] == "SCE-UA" and 0.046 not in c["verdicts"]
+    assert c["dpl_ahead_down_to"] == 0.055 and max(c["verdicts"]) < 0.097
+    sce_fast = {"wall_time_s": [0.5, 5.0], "test_rmse": [0.060, 0.047]}      # SCE-UA first already at the loosest
+    assert bc.crossover(dpl, sce_fast)["dpl_ahead_down_to"] is None

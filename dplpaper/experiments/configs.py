@@ -315,7 +315,10 @@ class Case1Config:
         twin_noise: std of the additive observation noise of the twin (m3/m3); twin_seed: its seed
             (true parameter field and noise).
         densities: sampling densities for the learning / scaling curves.
-        dpl_epochs: epochs per density; dpl_batch: cells per mini-batch; dpl_lr: Adam learning rate;
+        dpl_epochs: epochs per density; dpl_batch: cells per mini-batch (32, quick and full: on
+            2 CPU cores a step costs least per cell at 24-32 cells, 1.2-1.4 ms vs 1.9 ms at 64,
+            and twice the steps per epoch reach the twin threshold in half the epochs;
+            ``benchmarks/bench_case1_cost.py``); dpl_lr: Adam learning rate;
             gz_hidden / ga_hidden: network widths.
         sce_complexes, sce_max_evals: SCE-UA complexes and budget (evaluations per cell);
             sce_site_cap: at most this many (random, seeded) training cells for SCE-UA learning
@@ -349,7 +352,7 @@ class Case1Config:
     twin_seed: int = 2021
     densities: tuple = ("s16", "s8", "s4")
     dpl_epochs: dict = field(default_factory=lambda: {"s16": 12, "s8": 6, "s4": 3})
-    dpl_batch: int = 64
+    dpl_batch: int = 32
     dpl_lr: float = 1e-2
     gz_hidden: int = 32
     ga_hidden: int = 64
