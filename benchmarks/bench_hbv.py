@@ -1,5 +1,7 @@
 """HBV forward+backward throughput and peak memory: reference loop vs fused C backend vs hydrodl2,
-plus the parameter-network (LSTM) vs HBV split of a dPL training step.
+plus the parameter-network (LSTM) vs HBV split of a dPL training step, and the fused kernel on
+each x86-64 code path the CPU can run (``isa_variants``: AVX-512, AVX2, baseline SSE2, each built
+alone, against the default clones).
 
 Throughput: basin-days per second (sites x days / wall time of one forward + backward pass of
 ``streamflow.sum()`` through ``HBV(nmul)`` from unit-cube parameters, routing included) for
@@ -107,8 +109,11 @@ def _pass_fn(backend, B, nmul):
 
 
 def worker(spec):
-    """Child process: one configuration -> one JSON line on stdout."""
+    """Child process: one configuration -> one JSON line on stdout (``spec["isa"]``: the fused
+    kernel's code path, ``$DPLPAPER_HBV_ISA``, set before the library is first built or loaded)."""
     backend, B, nmul, reps = spec["backend"], spec["B"], spec["nmul"], spec["reps"]
+    if spec.get("isa"):
+        os.environ["DPLPAPER_HBV_ISA"] = spec["isa"]
     torch.manual_seed(0)
     once = _pass_fn(backend, B, nmul)
     base = _maxrss_mib()
@@ -132,6 +137,30 @@ def run_child(spec, timeout=600):
         if line.startswith("{"):
             return json.loads(line)
     return {"error": (r.stderr or r.stdout).strip()[-400:]}
+
+
+#: the fused kernel's code paths (``hbv_fused.ISA_FLAGS``) and the CPU flag each needs
+ISA_PATHS = (("auto", None), ("avx512", "avx512f"), ("avx2", "avx2"), ("baseline", None))
+
+
+def isa_variants(B=100, nmul=16, reps=50):
+    """Fused forward+backward throughput of each code path the CPU can run: the default build
+    (``auto``: AVX-512/AVX2/baseline clones chosen at load time) and each clone built alone, so
+    that a CPU without AVX-512 knows what it gets (``relative_to_auto``; same bits on every path)."""
+    from benchmarks.common import vector_isa
+    flags = set(vector_isa()["cpu_flags"])
+    rows = []
+    for path, need in ISA_PATHS:
+        if need is not None and need not in flags:
+            continue
+        r = run_child({"backend": "fused", "B": B, "nmul": nmul, "reps": reps, "isa": path})
+        rows.append({"isa": path, "B": B, "nmul": nmul, **r})
+        print(json.dumps({"isa": path, "basin_days_per_s_best": r.get("basin_days_per_s_best", r.get("error"))}), flush=True)
+    auto = next((r for r in rows if r["isa"] == "auto" and "seconds_min" in r), None)
+    for r in rows:
+        if auto is not None and "seconds_min" in r:
+            r["relative_to_auto"] = auto["seconds_min"] / r["seconds_min"]
+    return rows
 
 
 def lstm_split(hidden_sizes=(256, 64), B=100, nmul=16, reps=1):
@@ -227,9 +256,10 @@ def main(argv=None):
             brief = {k: (v.get("basin_days_per_s_best", v.get("error")) if isinstance(v, dict) else v)
                      for k, v in row.items()}
             print(json.dumps(brief), flush=True)
+    isa_rows = [] if args.quick else isa_variants()
     split = [] if args.quick else lstm_split()
     info["loadavg_end"] = list(os.getloadavg())
-    out = {"machine": info, "results": results, "lstm_split": split, "targets": TARGETS,
+    out = {"machine": info, "results": results, "isa_variants": isa_rows, "lstm_split": split, "targets": TARGETS,
            "checks": checks(results)}
     write_json(args.out, out)
     print(f"wrote {args.out}")

@@ -8,7 +8,8 @@ from __future__ import annotations
 import pandas as pd
 
 __all__ = ["thread_table", "thread_policy_check", "book_runs", "idle_partner", "book_notebooks",
-           "case1_cost_table", "case1_cost_ratios", "case1_profile_table", "case1_gap_table"]
+           "case1_cost_table", "case1_cost_ratios", "case1_profile_table", "case1_gap_table",
+           "hbv_isa_table"]
 
 
 def thread_table(threads: dict | None) -> pd.DataFrame:
@@ -142,3 +143,13 @@ def case1_gap_table(cost: dict | None) -> pd.DataFrame:
         "dpl_best_rmse": "dPL best RMSE",
         "sceua_best_rmse": "SCE-UA best RMSE", "dpl_ahead_down_to": "dPL first down to RMSE"}).drop(
         columns=["dpl_reached", "sceua_reached", "break_even_epochs_ratio"])
+
+
+def hbv_isa_table(hbv: dict | None) -> pd.DataFrame:
+    """``bench_hbv.isa_variants``: fused HBV forward+backward on each x86-64 code path the CPU
+    can run (the default clones, and AVX-512, AVX2, baseline SSE2 each built alone): best ms per
+    pass, basin-days per second and throughput relative to the default build."""
+    rows = [{"code path": r["isa"], "sites": r["B"], "nmul": r["nmul"], "ms (best)": 1e3 * r["seconds_min"],
+             "basin-days/s": r["basin_days_per_s_best"], "relative to default": r.get("relative_to_auto")}
+            for r in (hbv or {}).get("isa_variants", []) if "seconds_min" in r]
+    return pd.DataFrame(rows)

@@ -21,7 +21,9 @@ No ``-ffast-math``: IEEE semantics (no reassociation, NaN/inf propagate, so NaN 
 working) and reproducibility are kept; ``-fno-trapping-math`` only lets gcc evaluate both
 sides of a select, which changes no result. No ``-march=native``: the library carries
 AVX-512/AVX2/baseline clones and picks one at load time, and FMA contraction is off, so all
-clones give the same bits. Sites are split into ``torch.get_num_threads()`` contiguous
+clones give the same bits (tested: ``tests/test_hbv_isa.py`` builds each clone alone and compares).
+``$DPLPAPER_HBV_ISA`` (:func:`isa`) builds one clone only (``avx512``, ``avx2``, ``baseline``),
+for benchmarks and that test; the default ``auto`` is the clones. Sites are split into ``torch.get_num_threads()`` contiguous
 ranges, one thread each. Where PyTorch itself runs on GNU OpenMP (``libgomp.so.1`` already in
 the process, the pip wheels on Linux) the library is built with ``-fopenmp`` and uses that same
 runtime, i.e. PyTorch's own worker threads (still spinning after the previous tensor op, they
@@ -62,6 +64,20 @@ _tried = False
 
 
 _OMP_FLAGS = ["-fopenmp", "-DHBV_OPENMP"]
+#: ``$DPLPAPER_HBV_ISA`` -> extra compiler flags: ``auto`` = the AVX-512/AVX2/baseline clones, chosen
+#: at load time by the CPU; the others build that one code path alone (x86-64 gcc; a CPU without
+#: the instructions must not load it).
+ISA_FLAGS = {"auto": [], "avx512": ["-DHBV_NO_CLONES", "-mavx512f"], "avx2": ["-DHBV_NO_CLONES", "-mavx2"],
+             "baseline": ["-DHBV_NO_CLONES"]}
+
+
+def isa() -> str:
+    """The code path the C library is built for: ``$DPLPAPER_HBV_ISA`` (default ``auto``), one of
+    :data:`ISA_FLAGS`; anything else raises ``ValueError`` naming the variable."""
+    v = os.environ.get("DPLPAPER_HBV_ISA", "auto").strip().lower() or "auto"
+    if v not in ISA_FLAGS:
+        raise ValueError(f"DPLPAPER_HBV_ISA={v!r}: expected one of {sorted(ISA_FLAGS)}")
+    return v
 
 
 def _share_openmp() -> bool:
@@ -86,8 +102,10 @@ def _load():
     with _lock:
         if _tried:
             return _lib
+        path = isa()                                     # a bad $DPLPAPER_HBV_ISA raises here, every time
         _tried = True
-        candidates = [_FLAGS + _OMP_FLAGS, _FLAGS] if _share_openmp() else [_FLAGS]
+        base = _FLAGS + ISA_FLAGS[path]
+        candidates = [base + _OMP_FLAGS, base] if _share_openmp() else [base]
         lib, _reason = build_and_load(_SRC, "hbv", candidates, "hbv_abi_version", 6)
         if lib is not None:
             _setup(lib)
