@@ -43,6 +43,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.common import machine_info, write_json  # noqa: E402
+from dplpaper.perf import crossover, first_wall  # noqa: E402,F401  (first_wall: re-exported for callers)
 
 RESULTS = ROOT / "benchmarks" / "results"
 REAL_DPL_EPOCHS = {"s16": 300, "s8": 100, "s4": 40}          # the full config's epochs: dPL's own convergence
@@ -206,42 +207,6 @@ def ratios(rows: list[dict]) -> list[dict]:
                                                    if both and g["wall_to_threshold_s"] > 0 else None),
                         dpl_reached=g["epochs_to_threshold"] is not None, sceua_reached=s["epochs_to_threshold"] is not None))
     return out
-
-
-def first_wall(curve: dict, threshold: float) -> float | None:
-    """Wall seconds of the first point of a learning curve (``curves`` entry: lists ``wall_time_s``
-    and ``test_rmse``) at or below ``threshold``; None if never reached."""
-    for w, r in zip(curve["wall_time_s"], curve["test_rmse"]):
-        if r <= threshold:
-            return float(w)
-    return None
-
-
-def crossover(dpl: dict, sce: dict, step: float = 0.001) -> dict:
-    """Who reaches each threshold first in wall time, over a grid of thresholds (m3/m3, ``step``
-    apart) from below the methods' best test RMSE up to just below the untrained network's RMSE
-    (the curves' first point at zero wall time; above it dPL would win at no cost).
-
-    Returns ``verdicts`` ({threshold: "dPL" | "SCE-UA"}, thresholds neither reached left out) and
-    ``dpl_ahead_down_to``: the tightest threshold from which dPL is first at every looser one on
-    the grid (None if SCE-UA is first already at the loosest): the paper's Fig. 1e-f read on a
-    time axis, as one number."""
-    start = [c["test_rmse"][0] for c in (dpl, sce) if c["wall_time_s"] and c["wall_time_s"][0] == 0.0]
-    hi = min(start) if start else max(max(dpl["test_rmse"]), max(sce["test_rmse"]))
-    lo = min(min(dpl["test_rmse"]), min(sce["test_rmse"]))
-    grid = np.round(np.arange(np.floor(lo / step) * step, hi, step), 6)
-    verdicts = {}
-    for t in grid[grid < hi]:
-        wd, ws = first_wall(dpl, t), first_wall(sce, t)
-        if wd is None and ws is None:
-            continue
-        verdicts[float(t)] = "dPL" if ws is None or (wd is not None and wd < ws) else "SCE-UA"
-    down_to = None
-    for t in sorted(verdicts, reverse=True):
-        if verdicts[t] != "dPL":
-            break
-        down_to = t
-    return {"verdicts": verdicts, "dpl_ahead_down_to": down_to}
 
 
 def gaps(rows: list[dict], curves: list[dict] | None = None) -> list[dict]:

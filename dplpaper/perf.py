@@ -1,15 +1,18 @@
 """Tables for the performance page from the benchmark results (``benchmarks/results/*.json``).
 
 Each function takes the parsed JSON of one benchmark (``dplpaper.results.benchmark_results``) and
-returns a :class:`pandas.DataFrame` ready to show; ``None`` in gives an empty frame.
+returns a :class:`pandas.DataFrame` ready to show; ``None`` in gives an empty frame. The Case 1
+cost reading of learning curves (:func:`first_wall`, :func:`crossover`) lives here too, shared by
+``benchmarks/bench_case1_cost.py`` and :func:`archived_cost_table` (archived full runs).
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["thread_table", "thread_policy_check", "book_runs", "idle_partner", "book_notebooks",
            "case1_cost_table", "case1_cost_ratios", "case1_profile_table", "case1_gap_table",
-           "hbv_isa_table"]
+           "hbv_isa_table", "first_wall", "crossover", "archived_cost_table"]
 
 
 def thread_table(threads: dict | None) -> pd.DataFrame:
@@ -153,3 +156,67 @@ def hbv_isa_table(hbv: dict | None) -> pd.DataFrame:
              "basin-days/s": r["basin_days_per_s_best"], "relative to default": r.get("relative_to_auto")}
             for r in (hbv or {}).get("isa_variants", []) if "seconds_min" in r]
     return pd.DataFrame(rows)
+
+
+def first_wall(curve: dict, threshold: float) -> float | None:
+    """Wall seconds of the first point of a learning curve (``curves`` entry: lists ``wall_time_s``
+    and ``test_rmse``) at or below ``threshold``; None if never reached."""
+    for w, r in zip(curve["wall_time_s"], curve["test_rmse"]):
+        if r <= threshold:
+            return float(w)
+    return None
+
+
+def crossover(dpl: dict, sce: dict, step: float = 0.001) -> dict:
+    """Who reaches each threshold first in wall time, over a grid of thresholds (m3/m3, ``step``
+    apart) from below the methods' best test RMSE up to just below the untrained network's RMSE
+    (the curves' first point at zero wall time; above it dPL would win at no cost).
+
+    Returns ``verdicts`` ({threshold: "dPL" | "SCE-UA"}, thresholds neither reached left out) and
+    ``dpl_ahead_down_to``: the tightest threshold from which dPL is first at every looser one on
+    the grid (None if SCE-UA is first already at the loosest): the paper's Fig. 1e-f read on a
+    time axis, as one number."""
+    start = [c["test_rmse"][0] for c in (dpl, sce) if c["wall_time_s"] and c["wall_time_s"][0] == 0.0]
+    hi = min(start) if start else max(max(dpl["test_rmse"]), max(sce["test_rmse"]))
+    lo = min(min(dpl["test_rmse"]), min(sce["test_rmse"]))
+    grid = np.round(np.arange(np.floor(lo / step) * step, hi, step), 6)
+    verdicts = {}
+    for t in grid[grid < hi]:
+        wd, ws = first_wall(dpl, t), first_wall(sce, t)
+        if wd is None and ws is None:
+            continue
+        verdicts[float(t)] = "dPL" if ws is None or (wd is not None and wd < ws) else "SCE-UA"
+    down_to = None
+    for t in sorted(verdicts, reverse=True):
+        if verdicts[t] != "dPL":
+            break
+        down_to = t
+    return {"verdicts": verdicts, "dpl_ahead_down_to": down_to}
+
+
+def archived_cost_table(curves: pd.DataFrame | None, threshold: float = 0.05) -> pd.DataFrame:
+    """The cost reading of archived full Case 1 runs (``case1_archive(...)["curves"]``: columns seed,
+    method, density, epoch, wall_time_s, test_rmse): per seed and density, dPL (gZ) and SCE-UA wall
+    seconds to ``threshold`` (NaN: not reached), who was first, the tightest threshold dPL reaches
+    first at every looser one (:func:`crossover`), and SCE-UA's first point (its random initial
+    population: epochs and test RMSE). Both methods of a seed ran in one process, one after the
+    other; seeds ran side by side, so compare within a row, not across rows."""
+    if curves is None or curves.empty:
+        return pd.DataFrame()
+    rows = []
+    for (seed, dens), g in curves.groupby(["seed", "density"], sort=True):
+        cur = {m: {"epoch": list(c.sort_values("epoch")["epoch"]), "wall_time_s": list(c.sort_values("epoch")["wall_time_s"]),
+                   "test_rmse": list(c.sort_values("epoch")["test_rmse"])} for m, c in g.groupby("method")}
+        if "gz" not in cur or "sceua" not in cur:
+            continue
+        wd, ws = first_wall(cur["gz"], threshold), first_wall(cur["sceua"], threshold)
+        first = None if wd is None and ws is None else ("dPL" if ws is None or (wd is not None and wd < ws) else "SCE-UA")
+        rows.append({"seed": int(seed), "density": dens, "dPL s to threshold": wd, "SCE-UA s to threshold": ws,
+                     "first": first or "neither", "dPL first down to RMSE": crossover(cur["gz"], cur["sceua"])["dpl_ahead_down_to"],
+                     "SCE-UA initial population (epochs)": cur["sceua"]["epoch"][0],
+                     "SCE-UA initial population RMSE": cur["sceua"]["test_rmse"][0]})
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    spacing = df["density"].str.extract(r"(\d+)$")[0].astype(float)      # s16 (sparsest) first, as in the paper
+    return df.assign(_k=-spacing).sort_values(["seed", "_k"], kind="stable").drop(columns="_k").reset_index(drop=True)

@@ -102,7 +102,7 @@ def test_machine_info_records_the_vector_isa(monkeypatch):
 
 
 def test_case1_crossover_reads_the_learning_curves_on_a_time_axis():
-    from benchmarks import bench_case1_cost as bc
+    bc = perf
     # dPL falls fast to 0.055 and stalls there; SCE-UA starts at 0.060 (its initial population, 2 s) and goes on to 0.047
     dpl = {"wall_time_s": [0.0, 1.0, 2.0, 3.0], "test_rmse": [0.097, 0.070, 0.058, 0.055]}
     sce = {"wall_time_s": [2.5, 5.0, 9.0], "test_rmse": [0.060, 0.050, 0.047]}
@@ -113,3 +113,19 @@ def test_case1_crossover_reads_the_learning_curves_on_a_time_axis():
     assert c["dpl_ahead_down_to"] == 0.055 and max(c["verdicts"]) < 0.097
     sce_fast = {"wall_time_s": [0.5, 5.0], "test_rmse": [0.060, 0.047]}      # SCE-UA first already at the loosest
     assert bc.crossover(dpl, sce_fast)["dpl_ahead_down_to"] is None
+
+
+def test_archived_cost_table_per_seed_and_density():
+    import pandas as pd
+    rows = []
+    for seed, (dpl_w, sce_w) in {0: ((1.0, 2.0, 3.0), (2.5, 5.0)), 1: ((1.0, 2.0, 3.0), (0.5, 5.0))}.items():
+        for e, w, r in zip((0, 1, 2, 3), (0.0,) + dpl_w, (0.097, 0.070, 0.058, 0.049)):
+            rows.append({"seed": seed, "method": "gz", "density": "s8", "epoch": e, "wall_time_s": w, "test_rmse": r})
+        for e, w, r in zip((22, 44), sce_w, (0.060, 0.047)):
+            rows.append({"seed": seed, "method": "sceua", "density": "s8", "epoch": e, "wall_time_s": w, "test_rmse": r})
+    t = perf.archived_cost_table(pd.DataFrame(rows)).set_index("seed")
+    assert t.loc[0, "dPL s to threshold"] == 3.0 and t.loc[0, "SCE-UA s to threshold"] == 5.0 and t.loc[0, "first"] == "dPL"
+    assert t.loc[0, "dPL first down to RMSE"] == pytest.approx(0.049)        # below its best (0.049) only SCE-UA
+    assert t.loc[1, "dPL first down to RMSE"] is None or pd.isna(t.loc[1, "dPL first down to RMSE"])
+    assert t.loc[1, "SCE-UA initial population (epochs)"] == 22 and t.loc[1, "SCE-UA initial population RMSE"] == 0.060
+    assert perf.archived_cost_table(None).empty
