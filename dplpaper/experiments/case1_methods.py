@@ -227,7 +227,8 @@ def run_dpl(data: Case1Data, surrogate: LSTMSurrogate, train_idx, cfg: Case1Conf
             seed: int = 0, epochs: int | None = None, density: str = "custom", progress: bool = False) -> MethodRun:
     """Train gZ (``net="gz"``) or gA (``"ga"``) through the frozen surrogate on the training cells.
 
-    One domain-wide RMSE loss over mini-batches of ``cfg.dpl_batch`` cells, each over the whole
+    One domain-wide RMSE loss (``cfg.dpl_loss_reduction``: pooled over cell-days, or the mean of
+    per-cell RMSEs) over mini-batches of ``cfg.dpl_batch`` cells, each over the whole
     training year after the spin-up; Adam (``cfg.dpl_lr``). The learning curve records, after
     every epoch, the median test-period RMSE at the training cells. Returns a :class:`MethodRun`
     whose ``params`` hold the network's parameters for every cell.
@@ -261,7 +262,8 @@ def run_dpl(data: Case1Data, surrogate: LSTMSurrogate, train_idx, cfg: Case1Conf
 
     n_days = len(data.period_index(data.train_period))
     tc = TrainConfig(epochs=int(epochs or cfg.dpl_epochs.get(density, 20)), batch_sites=min(cfg.dpl_batch, len(train_idx)),
-                     window_days=n_days, warmup_days=inp.spin, loss="rmse", lr=cfg.dpl_lr, seed=int(seed),
+                     window_days=n_days, warmup_days=inp.spin, loss="rmse",
+                     loss_kwargs={"reduction": cfg.dpl_loss_reduction}, lr=cfg.dpl_lr, seed=int(seed),
                      device=str(dev), progress=progress)
     t0 = time.perf_counter()
     res = train_dpl(model, td, tc, eval_fn=eval_fn)
