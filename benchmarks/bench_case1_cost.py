@@ -43,7 +43,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.common import machine_info, write_json  # noqa: E402
-from dplpaper.perf import crossover, first_wall  # noqa: E402,F401  (first_wall: re-exported for callers)
+from dplpaper.perf import crossover, first_to_reach, first_wall  # noqa: E402,F401  (first_wall: re-exported)
 
 RESULTS = ROOT / "benchmarks" / "results"
 REAL_DPL_EPOCHS = {"s16": 300, "s8": 100, "s4": 40}          # the full config's epochs: dPL's own convergence
@@ -232,15 +232,7 @@ def gaps(rows: list[dict], curves: list[dict] | None = None) -> list[dict]:
         cost = g["us_per_site_run"] / s["us_per_site_run"] if s["us_per_site_run"] else None
         eg, es = g["epochs_to_threshold"], s["epochs_to_threshold"]
         wg, ws = g["wall_to_threshold_s"], s["wall_to_threshold_s"]
-        if eg is not None and es is not None:
-            ahead = "dPL" if wg < ws else "SCE-UA"
-        elif eg is not None:
-            ahead = "dPL"
-        elif es is not None:
-            ahead = "SCE-UA"
-        else:
-            ahead = None
-        out.append(dict(variant=v, density=d, threshold=g["threshold"], ahead=ahead,
+        out.append(dict(variant=v, density=d, threshold=g["threshold"], ahead=first_to_reach(wg, ws),
                         wall_ratio_sceua_over_dpl=ws / wg if (wg and ws is not None) else None,
                         epochs_ratio_sceua_over_dpl=es / eg if (eg and es is not None) else None,
                         cost_ratio_per_run_dpl_over_sceua=cost, break_even_epochs_ratio=cost,

@@ -30,21 +30,25 @@ VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl
 ISA_PINS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR", "NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE")
 
 
+def cpu_flags() -> set[str]:
+    """Every flag the CPU reports in ``/proc/cpuinfo`` (empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
 def vector_isa() -> dict:
     """The CPU's vector instruction sets and the paths the libraries take on it.
 
     ``cpu_flags``: the :data:`VECTOR_FLAGS` the CPU reports; ``torch_capability``: the kernel set
     PyTorch dispatches to (``DEFAULT`` under ``ATEN_CPU_CAPABILITY=default``); ``pins``: the
     :data:`ISA_PINS` set in the environment. A benchmark from another ISA is not comparable."""
-    flags: set[str] = set()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        pass
+    flags = cpu_flags()
     return {"cpu_flags": [f for f in VECTOR_FLAGS if f in flags],
             "torch_capability": torch.backends.cpu.get_cpu_capability(),
             "pins": {k: os.environ[k] for k in ISA_PINS if k in os.environ}}

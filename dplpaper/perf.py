@@ -12,7 +12,7 @@ import pandas as pd
 
 __all__ = ["thread_table", "thread_policy_check", "book_runs", "idle_partner", "book_notebooks",
            "case1_cost_table", "case1_cost_ratios", "case1_profile_table", "case1_gap_table",
-           "hbv_isa_table", "first_wall", "crossover", "archived_cost_table"]
+           "hbv_isa_table", "first_to_reach", "first_wall", "crossover", "archived_cost_table"]
 
 
 def thread_table(threads: dict | None) -> pd.DataFrame:
@@ -158,6 +158,14 @@ def hbv_isa_table(hbv: dict | None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def first_to_reach(dpl_s: float | None, sceua_s: float | None) -> str | None:
+    """``"dPL"`` or ``"SCE-UA"``: the method that reached a threshold first, given each one's wall
+    seconds to it (None: not reached); None when neither did."""
+    if dpl_s is None and sceua_s is None:
+        return None
+    return "dPL" if sceua_s is None or (dpl_s is not None and dpl_s < sceua_s) else "SCE-UA"
+
+
 def first_wall(curve: dict, threshold: float) -> float | None:
     """Wall seconds of the first point of a learning curve (``curves`` entry: lists ``wall_time_s``
     and ``test_rmse``) at or below ``threshold``; None if never reached."""
@@ -182,10 +190,9 @@ def crossover(dpl: dict, sce: dict, step: float = 0.001) -> dict:
     grid = np.round(np.arange(np.floor(lo / step) * step, hi, step), 6)
     verdicts = {}
     for t in grid[grid < hi]:
-        wd, ws = first_wall(dpl, t), first_wall(sce, t)
-        if wd is None and ws is None:
-            continue
-        verdicts[float(t)] = "dPL" if ws is None or (wd is not None and wd < ws) else "SCE-UA"
+        who = first_to_reach(first_wall(dpl, t), first_wall(sce, t))
+        if who is not None:
+            verdicts[float(t)] = who
     down_to = None
     for t in sorted(verdicts, reverse=True):
         if verdicts[t] != "dPL":
@@ -205,12 +212,12 @@ def archived_cost_table(curves: pd.DataFrame | None, threshold: float = 0.05) ->
         return pd.DataFrame()
     rows = []
     for (seed, dens), g in curves.groupby(["seed", "density"], sort=True):
-        cur = {m: {"epoch": list(c.sort_values("epoch")["epoch"]), "wall_time_s": list(c.sort_values("epoch")["wall_time_s"]),
-                   "test_rmse": list(c.sort_values("epoch")["test_rmse"])} for m, c in g.groupby("method")}
+        cur = {m: {k: list(c[k]) for k in ("epoch", "wall_time_s", "test_rmse")}
+               for m, c in g.sort_values("epoch").groupby("method")}
         if "gz" not in cur or "sceua" not in cur:
             continue
         wd, ws = first_wall(cur["gz"], threshold), first_wall(cur["sceua"], threshold)
-        first = None if wd is None and ws is None else ("dPL" if ws is None or (wd is not None and wd < ws) else "SCE-UA")
+        first = first_to_reach(wd, ws)
         rows.append({"seed": int(seed), "density": dens, "dPL s to threshold": wd, "SCE-UA s to threshold": ws,
                      "first": first or "neither", "dPL first down to RMSE": crossover(cur["gz"], cur["sceua"])["dpl_ahead_down_to"],
                      "SCE-UA initial population (epochs)": cur["sceua"]["epoch"][0],

@@ -19,6 +19,9 @@ import pytest
 from dplpaper.models import hbv_fused
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.common import cpu_flags  # noqa: E402
+
 CHILD = """
 import json, sys, numpy as np, torch
 from dplpaper.models.hbv import HBV
@@ -46,17 +49,6 @@ if __name__ == "__main__":
 """
 
 
-def _cpu_flags() -> set:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
 def _run(path: str) -> dict:
     env = dict(os.environ, DPLPAPER_HBV_ISA=path, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     r = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
@@ -72,7 +64,7 @@ def test_every_code_path_gives_the_same_bits(monkeypatch):
     exec(compile(CHILD, "child", "exec"), scope)                 # the default build, in this process
     ref = scope["bits"]()
     assert ref["isa"] == "auto"
-    for p in ["baseline"] + (["avx2"] if "avx2" in _cpu_flags() else []):
+    for p in ["baseline"] + (["avx2"] if "avx2" in cpu_flags() else []):
         got = _run(p)
         assert got["isa"] == p
         diff = np.flatnonzero(np.asarray(got["bits"]) != np.asarray(ref["bits"]))
